@@ -1,0 +1,5 @@
+import sys
+
+from sgim_desktop.cli import main
+
+sys.exit(main())

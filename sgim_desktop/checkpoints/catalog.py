@@ -1,0 +1,180 @@
+"""The catalog of known checkpoints: what each file is, where it lives, how to check it, its licence.
+
+The app ships ``resources/catalog.json``; an organisation can point ``SGIM_CATALOG`` at its own list
+(which then replaces the shipped one), so nothing about the files is hard-coded in the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sgim_desktop.errors import CheckpointError
+from sgim_desktop.paths import resource
+
+ROLES: tuple[str, ...] = ("clip", "audio_encoder", "generator", "identity", "inversion")
+CATALOG_ENV = "SGIM_CATALOG"
+
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """One known checkpoint file. ``size``/``sha256`` are None where nobody published them."""
+
+    id: str
+    role: str
+    display_name: str
+    filename: str
+    urls: tuple[str, ...]
+    size: int | None
+    sha256: str | None
+    license: str
+    license_summary: str
+    domain: str | None = None
+    resolution: int | None = None
+    default: bool = False
+    notes: str = ""
+
+
+class Catalog:
+    """An ordered, read-only set of specs with the look-ups the app needs."""
+
+    def __init__(self, specs: tuple[CheckpointSpec, ...] | list[CheckpointSpec], source: Path | None = None):
+        self.specs: tuple[CheckpointSpec, ...] = tuple(specs)
+        self.source = source
+        self._by_id = {s.id: s for s in self.specs}
+
+    def __iter__(self) -> Iterator[CheckpointSpec]:
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __contains__(self, spec_id: object) -> bool:
+        return spec_id in self._by_id
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._by_id)
+
+    def get(self, spec_id: str) -> CheckpointSpec:
+        try:
+            return self._by_id[spec_id]
+        except KeyError:
+            known = ", ".join(self.ids) or "none"
+            raise CheckpointError(f"unknown checkpoint id '{spec_id}' (known ids: {known})") from None
+
+    def by_role(self, role: str) -> tuple[CheckpointSpec, ...]:
+        return tuple(s for s in self.specs if s.role == role)
+
+    def default_for(self, role: str, domain: str | None = None) -> CheckpointSpec:
+        """The catalog's choice for a role (and generator domain): the one marked default, else the first."""
+        candidates = [s for s in self.by_role(role) if domain is None or s.domain == domain]
+        if not candidates:
+            where = f" for domain '{domain}'" if domain else ""
+            raise CheckpointError(f"the catalog has no {role} checkpoint{where}")
+        for spec in candidates:
+            if spec.default:
+                return spec
+        return candidates[0]
+
+
+def default_catalog_path() -> Path:
+    env = os.environ.get(CATALOG_ENV)
+    return Path(env).expanduser() if env else resource("catalog.json")
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Read and check a catalog file (default: ``SGIM_CATALOG`` or the shipped one)."""
+    path = Path(path) if path is not None else default_catalog_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint catalog not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint catalog {path} cannot be read ({exc})") from None
+    entries = data.get("checkpoints") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise CheckpointError(f"checkpoint catalog {path} has no 'checkpoints' list")
+    specs = [_spec_from(entry, path, i) for i, entry in enumerate(entries)]
+    _check_unique(specs, path)
+    return Catalog(specs, source=path)
+
+
+def _spec_from(entry: object, path: Path, index: int) -> CheckpointSpec:
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"checkpoint catalog {path}: entry {index} is not an object")
+    where = f"checkpoint catalog {path}: entry '{entry.get('id', index)}'"
+
+    def text(key: str, required: bool = True) -> str:
+        value = entry.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise CheckpointError(f"{where} needs a text '{key}'")
+        return value
+
+    spec_id = text("id")
+    if not _ID_RE.fullmatch(spec_id):
+        raise CheckpointError(f"{where}: id must be lower-case letters, digits, '.', '_' or '-'")
+    role = text("role")
+    if role not in ROLES:
+        raise CheckpointError(f"{where}: role '{role}' is not one of {', '.join(ROLES)}")
+    filename = text("filename")
+    if Path(filename).name != filename or filename in {".", ".."} or "\\" in filename or filename.startswith("."):
+        raise CheckpointError(f"{where}: filename must be a plain file name, got '{filename}'")
+    urls = entry.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+        raise CheckpointError(f"{where}: 'urls' must be a list of http(s) addresses")
+    size = entry.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise CheckpointError(f"{where}: 'size' must be a positive number of bytes or null")
+    sha = entry.get("sha256")
+    if sha is not None:
+        if not isinstance(sha, str) or not _SHA_RE.fullmatch(sha.lower()):
+            raise CheckpointError(f"{where}: 'sha256' must be 64 hex digits or null")
+        sha = sha.lower()
+    resolution = entry.get("resolution")
+    if resolution is not None and (not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1)):
+        raise CheckpointError(f"{where}: 'resolution' must be a power of two or null")
+    domain = entry.get("domain")
+    if domain is not None and not isinstance(domain, str):
+        raise CheckpointError(f"{where}: 'domain' must be text or null")
+    if role == "generator" and (domain is None or resolution is None):
+        raise CheckpointError(f"{where}: a generator needs 'domain' and 'resolution'")
+    return CheckpointSpec(
+        id=spec_id,
+        role=role,
+        display_name=text("display_name"),
+        filename=filename,
+        urls=tuple(urls),
+        size=size,
+        sha256=sha,
+        license=text("license"),
+        license_summary=text("license_summary"),
+        domain=domain,
+        resolution=resolution,
+        default=bool(entry.get("default", False)),
+        notes=text("notes", required=False),
+    )
+
+
+def _check_unique(specs: list[CheckpointSpec], path: Path) -> None:
+    seen_ids: set[str] = set()
+    seen_files: dict[str, str] = {}
+    for spec in specs:
+        if spec.id in seen_ids:
+            raise CheckpointError(f"checkpoint catalog {path}: id '{spec.id}' appears twice")
+        seen_ids.add(spec.id)
+        key = spec.filename.lower()
+        if key in seen_files:
+            raise CheckpointError(
+                f"checkpoint catalog {path}: '{spec.id}' and '{seen_files[key]}' share the file name {spec.filename}"
+            )
+        seen_files[key] = spec.id

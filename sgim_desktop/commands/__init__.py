@@ -1,0 +1,1 @@
+"""Headless subcommands of the sgim-desktop CLI, one module each."""

@@ -1,0 +1,1 @@
+"""The engine: plain torch and numpy, no Qt. Everything the GUI does goes through here."""

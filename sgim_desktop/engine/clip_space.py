@@ -1,0 +1,183 @@
+"""One normalised 512-d space for text, images and sounds: CLIP ViT-B/32 (openai) plus the audio encoder.
+
+CLIP is built by open_clip as ``ViT-B-32-quickgelu`` (the openai weights were trained with
+QuickGELU) and filled from open_clip's state-dict file; OpenAI's own TorchScript ``ViT-B-32.pt``
+carries code and is refused.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sgim_desktop.engine.audio_encoder import AudioEncoder
+from sgim_desktop.engine.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.errors import BadInputError, CheckpointError
+
+CLIP_ARCH = "ViT-B-32-quickgelu"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def build_clip() -> torch.nn.Module:
+    """The ViT-B/32 architecture with no weights fetched."""
+    import open_clip
+
+    model = open_clip.create_model(CLIP_ARCH, pretrained=None, device="cpu")
+    return model.eval()
+
+
+def _refuse_torchscript(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return
+    if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+        raise CheckpointError(
+            f"{path.name} is OpenAI's TorchScript archive, which carries code and is not loaded; "
+            "use open_clip's open_clip_model.safetensors (sgim-desktop models download clip-vit-b-32-openai)"
+        )
+
+
+def load_clip(path_or_state: str | Path | dict, device: str | torch.device = "cpu") -> torch.nn.Module:
+    if isinstance(path_or_state, dict):
+        obj, name = path_or_state, "state dict"
+    else:
+        path = Path(path_or_state)
+        if path.is_file():
+            _refuse_torchscript(path)
+        obj, name = load_checkpoint(path), str(path)
+    try:
+        sd = state_dict_of(obj)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name} is not a CLIP checkpoint: {exc}") from exc
+    if sd and next(iter(sd)).startswith("module."):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    model = build_clip()
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{name} is not CLIP ViT-B/32 in open_clip/OpenAI naming: {len(missing)} keys missing "
+            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
+    bad = [k for k, v in expected.items() if tuple(sd[k].shape) != tuple(v.shape)]
+    if bad:
+        raise CheckpointError(f"{name}: not ViT-B/32 (e.g. {bad[0]} has shape {tuple(sd[bad[0]].shape)})")
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    return model.eval().requires_grad_(False).to(device)
+
+
+def rule_weighted_clip() -> torch.nn.Module:
+    from sgim_desktop.synthetic_weights import fill_
+
+    return fill_(build_clip(), "generic").eval().requires_grad_(False)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+@dataclass(frozen=True)
+class TargetPart:
+    """One ingredient of an edit target: a unit embedding and its weight."""
+
+    embedding: torch.Tensor
+    weight: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Heard:
+    label: str
+    probability: float
+    cosine: float
+
+
+class ClipSpace:
+    """Encodes text, images and sounds into CLIP's unit sphere; builds edit targets; labels sounds."""
+
+    def __init__(self, clip: torch.nn.Module, audio_encoder: AudioEncoder, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.clip = clip.to(self.device).eval().requires_grad_(False)
+        self.audio_encoder = audio_encoder.to(self.device).eval().requires_grad_(False)
+        self._tokenizer = None
+        self._text_cache: dict[str, torch.Tensor] = {}
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        if self._tokenizer is None:
+            import open_clip
+
+            self._tokenizer = open_clip.get_tokenizer(CLIP_ARCH)
+        return self._tokenizer(list(texts))
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str], batch: int = 64) -> torch.Tensor:
+        """Unit embeddings of texts, cached (labels and prompts repeat)."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            emb = normalize(self.clip.encode_text(self.tokenize(chunk).to(self.device)).float()).cpu()
+            self._text_cache.update(zip(chunk, emb))
+        if not texts:
+            return torch.zeros(0, 512)
+        return torch.stack([self._text_cache[t] for t in texts])
+
+    def encode_sound_raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Un-normalised encoder output for N x 1 x 128 x 512 inputs."""
+        return self.audio_encoder(x.to(self.device)).float()
+
+    @torch.no_grad()
+    def encode_sound(self, x: torch.Tensor, average: bool = False) -> torch.Tensor:
+        """Unit embeddings of encoder inputs; ``average`` pools many windows of one sound into one."""
+        emb = normalize(self.encode_sound_raw(x))
+        if average:
+            emb = normalize(emb.mean(dim=0, keepdim=True))
+        return emb.cpu()
+
+    @torch.no_grad()
+    def encode_image(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Unit embeddings of pictures with CLIP's own preprocessing (resize to 224, mean/std).
+
+        ``images``: float N x 3 x H x W in [0, 1], or uint8 H x W x 3 / N x H x W x 3.
+        """
+        x = torch.as_tensor(images)
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
+            if x.ndim == 3:
+                x = x[None]
+            x = x.permute(0, 3, 1, 2)
+        x = x.to(self.device).float()
+        x = F.interpolate(x, size=(224, 224), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+        mean = torch.tensor(CLIP_MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(CLIP_STD, device=self.device).view(1, 3, 1, 1)
+        return normalize(self.clip.encode_image((x - mean) / std).float()).cpu()
+
+    def target(self, parts: Sequence[TargetPart]) -> torch.Tensor:
+        """The weighted mix of sound/text embeddings, back on the unit sphere (1 x 512)."""
+        if not parts:
+            raise BadInputError("an edit needs at least one sound or text target")
+        total = sum(abs(p.weight) for p in parts)
+        if total == 0:
+            raise BadInputError("all target weights are zero: give the sound or the text a weight above 0")
+        mix = sum(p.weight * p.embedding.reshape(1, -1).float() for p in parts)
+        return normalize(mix)
+
+    @torch.no_grad()
+    def hear(self, sound_embedding: torch.Tensor, labels: Sequence[str], top_k: int = 5, template: str = "{}") -> list[Heard]:
+        """Zero-shot: which labels lie closest to a sound, with softmax(100 * cosine) probabilities."""
+        if not labels:
+            raise BadInputError("the label list is empty")
+        text = self.encode_text([template.format(l) for l in labels])
+        cos = (normalize(sound_embedding.reshape(1, -1).float()) @ text.T)[0]
+        prob = torch.softmax(100.0 * cos, dim=0)
+        order = torch.argsort(prob, descending=True)[: max(1, top_k)]
+        return [Heard(labels[i], float(prob[i]), float(cos[i])) for i in order.tolist()]

@@ -1,0 +1,444 @@
+"""StyleGAN2 generator in plain PyTorch that loads rosinality checkpoints unchanged.
+
+The paper edits images by optimising a W+ latent through a rosinality-format StyleGAN2
+(``torch.load(ckpt)['g_ema']``). Module and buffer names here follow that layout exactly, so those
+files load with strict=True, and the maths (equalised learning rate, modulated convolution with
+demodulation, [1,3,3,1] FIR up-sampling, fused leaky ReLU, skip ToRGB) reproduces the original's.
+Nothing needs compiling: the FIR filter is an ordinary depthwise convolution, so the same code runs
+on CPU and CUDA and gradients flow back to the latent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sgim_desktop.engine.safe_load import load_checkpoint
+from sgim_desktop.errors import BadInputError, CheckpointError
+
+_BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
+_LRELU_SLOPE = 0.2
+_LRELU_GAIN = math.sqrt(2.0)
+_MAPPING_LR_MUL = 0.01
+_EPS = 1e-8
+_MAX_SIZE = 1024
+
+
+def _fir_kernel(gain: float) -> torch.Tensor:
+    """The separable [1,3,3,1] filter normalised to sum ``gain`` (4 when it also up-samples by 2)."""
+    taps = torch.tensor(_BLUR_TAPS)
+    kernel = taps[None, :] * taps[:, None]
+    return kernel / kernel.sum() * gain
+
+
+def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Zero-insert up-sampling by ``up``, pad both axes by ``pad``, then convolve each channel with ``kernel``.
+
+    This is the true convolution (flipped kernel) of the original upfirdn2d, without down-sampling.
+    """
+    batch, channels, height, width = x.shape
+    if up > 1:
+        x = F.pad(x.reshape(batch, channels, height, 1, width, 1), (0, up - 1, 0, 0, 0, up - 1))
+        x = x.reshape(batch, channels, height * up, width * up)
+    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
+    weight = torch.flip(kernel, (0, 1)).to(x.dtype)[None, None]
+    out = F.conv2d(x.reshape(batch * channels, 1, x.shape[2], x.shape[3]), weight)
+    return out.reshape(batch, channels, out.shape[2], out.shape[3])
+
+
+def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Add a per-channel bias, leaky ReLU (0.2), and rescale by sqrt(2) to keep the variance."""
+    shape = (1, bias.shape[0]) + (1,) * (x.ndim - 2)
+    return F.leaky_relu(x + bias.view(shape), negative_slope=_LRELU_SLOPE) * _LRELU_GAIN
+
+
+class PixelNorm(nn.Module):
+    """Normalise each latent vector to unit root-mean-square."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(torch.mean(x**2, dim=1, keepdim=True) + _EPS)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalised learning rate: the stored weight is scaled at run time."""
+
+    def __init__(self, in_dim: int, out_dim: int, *, bias_init: float = 0.0, lr_mul: float = 1.0, activate: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_dim, in_dim))
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
+        self.scale = (1 / math.sqrt(in_dim)) * lr_mul
+        self.lr_mul = lr_mul
+        self.activate = activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.activate:
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale), self.bias * self.lr_mul)
+        return F.linear(x, self.weight * self.scale, bias=self.bias * self.lr_mul)
+
+
+class Blur(nn.Module):
+    """FIR low-pass after a transposed convolution (removes its checkerboard)."""
+
+    def __init__(self, pad: tuple[int, int], gain: float):
+        super().__init__()
+        self.register_buffer("kernel", _fir_kernel(gain))
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upfirdn2d(x, self.kernel, up=1, pad=self.pad)
+
+
+class Upsample(nn.Module):
+    """2x FIR up-sampling of the RGB skip branch."""
+
+    def __init__(self, factor: int = 2):
+        super().__init__()
+        self.register_buffer("kernel", _fir_kernel(factor**2))
+        self.factor = factor
+        p = len(_BLUR_TAPS) - factor
+        self.pad = ((p + 1) // 2 + factor - 1, p // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+
+
+class ModulatedConv2d(nn.Module):
+    """Convolution whose weights are scaled per sample by the style (and optionally demodulated).
+
+    The per-sample weights run as one grouped convolution over the whole batch.
+    """
+
+    def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int, *,
+                 demodulate: bool = True, upsample: bool = False):
+        super().__init__()
+        self.in_channel = in_channel
+        self.out_channel = out_channel
+        self.kernel_size = kernel_size
+        self.demodulate = demodulate
+        self.upsample = upsample
+        # Attribute order matters: it is the order of the checkpoint's keys.
+        self.weight = nn.Parameter(torch.zeros(1, out_channel, in_channel, kernel_size, kernel_size))
+        if upsample:
+            factor = 2
+            p = (len(_BLUR_TAPS) - factor) - (kernel_size - 1)
+            self.blur = Blur(pad=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=factor**2)
+        self.modulation = EqualLinear(style_dim, in_channel, bias_init=1.0)
+        self.scale = 1 / math.sqrt(in_channel * kernel_size**2)
+        self.padding = kernel_size // 2
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        batch, in_channel, height, width = x.shape
+        k = self.kernel_size
+        s = self.modulation(style).view(batch, 1, in_channel, 1, 1)
+        weight = self.scale * self.weight * s
+        if self.demodulate:
+            demod = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + _EPS)
+            weight = weight * demod.view(batch, self.out_channel, 1, 1, 1)
+        x = x.reshape(1, batch * in_channel, height, width)
+        if self.upsample:
+            weight = weight.transpose(1, 2).reshape(batch * in_channel, self.out_channel, k, k)
+            out = F.conv_transpose2d(x, weight, stride=2, padding=0, groups=batch)
+            out = self.blur(out.view(batch, self.out_channel, out.shape[2], out.shape[3]))
+            return out
+        weight = weight.reshape(batch * self.out_channel, in_channel, k, k)
+        out = F.conv2d(x, weight, padding=self.padding, groups=batch)
+        return out.view(batch, self.out_channel, out.shape[2], out.shape[3])
+
+
+class NoiseInjection(nn.Module):
+    """Adds a learned multiple of a fixed noise image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return x + self.weight * noise
+
+
+class FusedLeakyReLU(nn.Module):
+    """Bias + leaky ReLU + sqrt(2) gain; holds the bias as ``activate.bias``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused_leaky_relu(x, self.bias)
+
+
+class StyledConv(nn.Module):
+    """Modulated 3x3 conv, then noise, then activation: one W+ entry drives it."""
+
+    def __init__(self, in_channel: int, out_channel: int, style_dim: int, *, upsample: bool = False):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channel, out_channel, 3, style_dim, upsample=upsample)
+        self.noise = NoiseInjection()
+        self.activate = FusedLeakyReLU(out_channel)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.noise(self.conv(x, style), noise))
+
+
+class ToRGB(nn.Module):
+    """1x1 modulated conv (no demodulation) to RGB, added to the up-sampled previous RGB."""
+
+    def __init__(self, in_channel: int, style_dim: int, *, upsample: bool = True):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        if upsample:
+            self.upsample = Upsample()
+        self.conv = ModulatedConv2d(in_channel, 3, 1, style_dim, demodulate=False)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.conv(x, style) + self.bias
+        if skip is not None:
+            out = out + self.upsample(skip)
+        return out
+
+
+class ConstantInput(nn.Module):
+    """The learned 4x4 constant the synthesis starts from."""
+
+    def __init__(self, channels: int, size: int = 4):
+        super().__init__()
+        self.input = nn.Parameter(torch.zeros(1, channels, size, size))
+
+    def forward(self, batch: int) -> torch.Tensor:
+        return self.input.repeat(batch, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class StyleGAN2Config:
+    """The architecture of a rosinality generator; ``load_generator`` infers it from a checkpoint."""
+
+    size: int
+    style_dim: int = 512
+    n_mlp: int = 8
+    channel_multiplier: int = 2
+
+    def __post_init__(self) -> None:
+        if self.size < 4 or self.size > _MAX_SIZE or self.size & (self.size - 1):
+            raise ValueError(f"StyleGAN2 size must be a power of two from 4 to {_MAX_SIZE}, got {self.size}")
+        if self.channel_multiplier < 1 or self.style_dim < 1 or self.n_mlp < 1:
+            raise ValueError(f"invalid StyleGAN2 config {self}")
+
+    @property
+    def log_size(self) -> int:
+        return int(math.log2(self.size))
+
+    @property
+    def n_latent(self) -> int:
+        """Number of W+ entries: one per styled conv and ToRGB, shared where they coincide."""
+        return self.log_size * 2 - 2
+
+    @property
+    def num_layers(self) -> int:
+        """Number of styled convs (and noise buffers)."""
+        return (self.log_size - 2) * 2 + 1
+
+    def channels(self, resolution: int) -> int:
+        """Feature channels at one resolution (512 up to 32x32, then halving with the multiplier)."""
+        return 512 if resolution <= 32 else (16384 // resolution) * self.channel_multiplier
+
+
+class StyleGAN2Generator(nn.Module):
+    """Mapping network plus synthesis network with the rosinality state-dict layout."""
+
+    def __init__(self, config: StyleGAN2Config):
+        super().__init__()
+        self.config = config
+        dim = config.style_dim
+        self.style = nn.Sequential(
+            PixelNorm(),
+            *[EqualLinear(dim, dim, lr_mul=_MAPPING_LR_MUL, activate=True) for _ in range(config.n_mlp)],
+        )
+        c4 = config.channels(4)
+        self.input = ConstantInput(c4)
+        self.conv1 = StyledConv(c4, c4, dim)
+        self.to_rgb1 = ToRGB(c4, dim, upsample=False)
+        self.convs = nn.ModuleList()
+        self.to_rgbs = nn.ModuleList()
+        self.noises = nn.Module()
+        for layer in range(config.num_layers):
+            res = 2 ** ((layer + 5) // 2)
+            self.noises.register_buffer(f"noise_{layer}", torch.zeros(1, 1, res, res))
+        in_channel = c4
+        for log_res in range(3, config.log_size + 1):
+            out_channel = config.channels(2**log_res)
+            self.convs.append(StyledConv(in_channel, out_channel, dim, upsample=True))
+            self.convs.append(StyledConv(out_channel, out_channel, dim))
+            self.to_rgbs.append(ToRGB(out_channel, dim))
+            in_channel = out_channel
+
+    @property
+    def n_latent(self) -> int:
+        return self.config.n_latent
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.num_layers
+
+    def _param_like(self) -> torch.Tensor:
+        return self.input.input
+
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, style_dim) -> w (B, style_dim)."""
+        return self.style(z)
+
+    @torch.no_grad()
+    def mean_latent(self, n: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The mean w of ``n`` random z (1, style_dim); z is drawn on the CPU so a seed gives the same w anywhere."""
+        ref = self._param_like()
+        z = torch.randn(n, self.config.style_dim, generator=generator)
+        return self.mapping(z.to(device=ref.device, dtype=ref.dtype)).mean(0, keepdim=True)
+
+    @staticmethod
+    def truncate(w: torch.Tensor, truncation: float, mean_latent: torch.Tensor) -> torch.Tensor:
+        """Pull w (or W+) towards the mean latent: mean + truncation * (w - mean)."""
+        return mean_latent + truncation * (w - mean_latent)
+
+    def z_to_w_plus(self, z: torch.Tensor, truncation: float = 1.0,
+                    mean_latent: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, style_dim) -> the W+ (B, n_latent, style_dim) the original returns with ``return_latents``.
+
+        As in the original, truncation applies only when it is below 1.
+        """
+        w = self.mapping(z)
+        if truncation < 1:
+            if mean_latent is None:
+                raise ValueError("truncation below 1 needs mean_latent (see StyleGAN2Generator.mean_latent)")
+            w = self.truncate(w, truncation, mean_latent)
+        return w.unsqueeze(1).repeat(1, self.n_latent, 1)
+
+    def synthesis(self, w_plus: torch.Tensor) -> torch.Tensor:
+        """W+ (B, n_latent, style_dim) -> image (B, 3, size, size), roughly in [-1, 1], with the stored noise."""
+        expected = (self.n_latent, self.config.style_dim)
+        if w_plus.ndim != 3 or tuple(w_plus.shape[1:]) != expected:
+            raise BadInputError(
+                f"latent of shape {tuple(w_plus.shape)} does not fit this {self.config.size}px generator, "
+                f"which needs (batch, {expected[0]}, {expected[1]})"
+            )
+        noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+        out = self.input(w_plus.shape[0])
+        out = self.conv1(out, w_plus[:, 0], noise[0])
+        skip = self.to_rgb1(out, w_plus[:, 1])
+        i = 1
+        for up_conv, conv, to_rgb, noise1, noise2 in zip(
+            self.convs[::2], self.convs[1::2], self.to_rgbs, noise[1::2], noise[2::2]
+        ):
+            out = up_conv(out, w_plus[:, i], noise1)
+            out = conv(out, w_plus[:, i + 1], noise2)
+            skip = to_rgb(out, w_plus[:, i + 2], skip)
+            i += 2
+        return skip
+
+    def forward(self, w_plus: torch.Tensor) -> torch.Tensor:
+        return self.synthesis(w_plus)
+
+
+def _freeze(g: StyleGAN2Generator) -> StyleGAN2Generator:
+    g.eval()
+    g.requires_grad_(False)
+    return g
+
+
+def rule_weighted_generator(size: int, channel_multiplier: int = 2) -> StyleGAN2Generator:
+    """A frozen generator holding the reference fixtures' rule weights (for tests and self-tests)."""
+    from sgim_desktop.synthetic_weights import fill_
+
+    g = StyleGAN2Generator(StyleGAN2Config(size=size, channel_multiplier=channel_multiplier))
+    fill_(g, "stylegan2")
+    return _freeze(g)
+
+
+_NOT_GENERATOR = "is not a rosinality StyleGAN2 generator"
+
+
+def _describe(obj: Any) -> str:
+    """A short account of what a checkpoint holds, for one-line error messages."""
+    if isinstance(obj, Mapping):
+        keys = list(obj.keys())
+        shown = ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+        if keys and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return f"found a state dict of {len(keys)} tensors ({shown})"
+        return f"found a dict with keys {shown}" if keys else "found an empty dict"
+    return f"found a {type(obj).__name__}"
+
+
+def _generator_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """The g_ema state dict of a rosinality checkpoint, or a bare generator state dict."""
+    if isinstance(obj, Mapping) and "g_ema" in obj:
+        sd = obj["g_ema"]
+        if not (isinstance(sd, Mapping) and sd and all(isinstance(v, torch.Tensor) for v in sd.values())):
+            raise CheckpointError(f"{source} {_NOT_GENERATOR}: its 'g_ema' entry is not a state dict of tensors")
+        return dict(sd)
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()) \
+            and "style.1.weight" in obj:
+        return dict(obj)
+    raise CheckpointError(f"{source} {_NOT_GENERATOR} (no 'g_ema' entry; {_describe(obj)})")
+
+
+def infer_config(sd: Mapping[str, torch.Tensor], source: str = "the checkpoint") -> StyleGAN2Config:
+    """Size, channel multiplier, style size and mapping depth, read from the key names and shapes."""
+    style_layers = sorted(int(m.group(1)) for k in sd if (m := re.fullmatch(r"style\.(\d+)\.weight", k)))
+    conv_ids = sorted({int(m.group(1)) for k in sd if (m := re.fullmatch(r"convs\.(\d+)\..*", k))})
+    if not style_layers or "input.input" not in sd or "conv1.conv.weight" not in sd:
+        raise CheckpointError(f"{source} {_NOT_GENERATOR} ({_describe(sd)})")
+    if style_layers != list(range(1, len(style_layers) + 1)) or conv_ids != list(range(len(conv_ids))) \
+            or len(conv_ids) % 2:
+        raise CheckpointError(
+            f"{source} {_NOT_GENERATOR}: mapping layers {style_layers[:10]} and {len(conv_ids)} convs do not form one"
+        )
+    style_dim = sd["style.1.weight"].shape[-1]
+    size = 2 ** (len(conv_ids) // 2 + 2)
+    if size > _MAX_SIZE:
+        raise CheckpointError(f"{source} {_NOT_GENERATOR}: {len(conv_ids)} convs means {size}px, above {_MAX_SIZE}px")
+    multiplier = 2
+    if size >= 64:
+        last = sd.get(f"convs.{conv_ids[-1]}.conv.weight")
+        base = 16384 // size
+        if last is None or last.ndim != 5 or last.shape[1] % base:
+            raise CheckpointError(f"{source} {_NOT_GENERATOR}: cannot read the channel widths ({_describe(sd)})")
+        multiplier = last.shape[1] // base
+    try:
+        return StyleGAN2Config(size=size, style_dim=style_dim, n_mlp=len(style_layers), channel_multiplier=multiplier)
+    except ValueError as exc:
+        raise CheckpointError(f"{source} {_NOT_GENERATOR}: {exc}") from exc
+
+
+def load_generator(path_or_state: str | Path | Mapping[str, Any], *, device: str | torch.device = "cpu") -> StyleGAN2Generator:
+    """Build a frozen generator from a rosinality ``.pt`` (its ``g_ema``) or a bare state dict, strictly."""
+    if isinstance(path_or_state, Mapping):
+        source, obj = "the given state", path_or_state
+    else:
+        source, obj = str(path_or_state), load_checkpoint(path_or_state)
+    sd = _generator_state(obj, source)
+    config = infer_config(sd, source)
+    g = StyleGAN2Generator(config)
+    expected = g.state_dict()
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} entries (e.g. {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected entries (e.g. {unexpected[0]!r})")
+        raise CheckpointError(f"{source} {_NOT_GENERATOR} of size {config.size}: {'; '.join(parts)}")
+    for key, value in expected.items():
+        if tuple(sd[key].shape) != tuple(value.shape):
+            raise CheckpointError(
+                f"{source} {_NOT_GENERATOR} of size {config.size}, channel multiplier {config.channel_multiplier}: "
+                f"{key!r} has shape {tuple(sd[key].shape)}, expected {tuple(value.shape)}"
+            )
+    g.load_state_dict(sd, strict=True)
+    return _freeze(g).to(device)
