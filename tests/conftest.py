@@ -29,3 +29,37 @@ def load_reference(name: str) -> dict:
     import torch
 
     return torch.load(REFERENCE / name, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="session")
+def rule_clip():
+    """CLIP ViT-B/32 with the fixture README's rule weights (built once per test run: ~10 s)."""
+    from sgim_desktop.engine.clip_space import rule_weighted_clip
+
+    return rule_weighted_clip()
+
+
+@pytest.fixture(scope="session")
+def rule_audio_encoder():
+    from sgim_desktop.engine.audio_encoder import rule_weighted_audio_encoder
+
+    return rule_weighted_audio_encoder()
+
+
+@pytest.fixture(scope="session")
+def checkpoint_files(tmp_path_factory, rule_clip, rule_audio_encoder):
+    """Rule-weighted checkpoints written in the public files' formats, for CLI and app tests.
+
+    - audio encoder: ``resnet18_57.pth`` layout, a torch-saved state dict under ``module.``
+    - CLIP: open_clip's ``open_clip_model.safetensors`` state dict
+    """
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    enc = folder / "resnet18_57.pth"
+    import torch
+
+    torch.save({f"module.{k}": v for k, v in rule_audio_encoder.state_dict().items()}, enc)
+    clip = folder / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in rule_clip.state_dict().items()}, str(clip))
+    return {"audio_encoder": enc, "clip": clip, "dir": folder}

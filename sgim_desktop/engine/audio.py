@@ -170,8 +170,8 @@ def mel_basis() -> np.ndarray:
 def mel_power(y44: np.ndarray, frames: tuple[int, int] | None = None) -> np.ndarray:
     """128-band mel power, float32, frames centred on k*512 with reflect padding at the clip's ends.
 
-    ``frames`` limits the work to frames [a, b) of the whole clip's spectrogram, bit-identical to
-    slicing the full one.
+    ``frames`` limits the work to frames [a, b) of the whole clip's spectrogram (equal to slicing
+    the full one up to the BLAS summation order).
     """
     y = np.ascontiguousarray(y44, dtype=np.float32)
     pad = N_FFT // 2

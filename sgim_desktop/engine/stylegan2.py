@@ -113,7 +113,10 @@ class Upsample(nn.Module):
 class ModulatedConv2d(nn.Module):
     """Convolution whose weights are scaled per sample by the style (and optionally demodulated).
 
-    The per-sample weights run as one grouped convolution over the whole batch.
+    Scaling a weight's input channels by the style equals scaling the input, and demodulation is a
+    per-output-channel factor, so both are applied to activations around one shared convolution.
+    The result is the original's per-sample-weight convolution, but the whole batch runs as one
+    ordinary convolution and the backward pass needs no weight gradient.
     """
 
     def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int, *,
@@ -135,22 +138,19 @@ class ModulatedConv2d(nn.Module):
         self.padding = kernel_size // 2
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        batch, in_channel, height, width = x.shape
-        k = self.kernel_size
-        s = self.modulation(style).view(batch, 1, in_channel, 1, 1)
-        weight = self.scale * self.weight * s
-        if self.demodulate:
-            demod = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + _EPS)
-            weight = weight * demod.view(batch, self.out_channel, 1, 1, 1)
-        x = x.reshape(1, batch * in_channel, height, width)
+        batch = x.shape[0]
+        s = self.modulation(style)
+        weight = self.scale * self.weight[0]
+        x = x * s.view(batch, self.in_channel, 1, 1)
         if self.upsample:
-            weight = weight.transpose(1, 2).reshape(batch * in_channel, self.out_channel, k, k)
-            out = F.conv_transpose2d(x, weight, stride=2, padding=0, groups=batch)
-            out = self.blur(out.view(batch, self.out_channel, out.shape[2], out.shape[3]))
-            return out
-        weight = weight.reshape(batch * self.out_channel, in_channel, k, k)
-        out = F.conv2d(x, weight, padding=self.padding, groups=batch)
-        return out.view(batch, self.out_channel, out.shape[2], out.shape[3])
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0))
+        else:
+            out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:
+            # |W s|^2 per output channel, without building one weight tensor per sample.
+            energy = s.square() @ weight.square().sum((2, 3)).transpose(0, 1)
+            out = out * torch.rsqrt(energy + _EPS).view(batch, self.out_channel, 1, 1)
+        return out
 
 
 class NoiseInjection(nn.Module):

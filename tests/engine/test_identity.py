@@ -121,6 +121,7 @@ def test_cached_source_features_give_the_same_loss(
 ) -> None:
     source = id_loss.source_features(ref["x256"])
     assert not source.requires_grad
+    assert _max_diff(source, ref["feats256"]) < EMB_ATOL
     with torch.no_grad():
         cached = id_loss.forward_cached(ref["x64"], source)
     assert torch.equal(cached, loss_value)

@@ -1,0 +1,140 @@
+"""``sgim-desktop models``: list, download, import, verify and remove checkpoints from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "list, download, import, verify and remove model checkpoints"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--models-dir", metavar="DIR", help="models folder (default: setting or SGIM_MODELS_DIR)")
+    common.add_argument("--mirror", metavar="URL", help="try this base URL first (default: setting or SGIM_MIRROR)")
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
+    actions.add_parser("list", parents=[common], help="every known checkpoint, its size, state and licence")
+    p = actions.add_parser("download", parents=[common], help="fetch and verify checkpoints (prints each licence first)")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--force", action="store_true", help="fetch again even if a good file is there")
+    p = actions.add_parser("import", parents=[common], help="check a file downloaded by hand and put it in place")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("file", metavar="FILE")
+    p = actions.add_parser("verify", parents=[common], help="re-read and check files (default: every one present)")
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p = actions.add_parser("remove", parents=[common], help="delete a checkpoint and its partial download")
+    p.add_argument("id", metavar="ID")
+    p = actions.add_parser("path", parents=[common], help="print the models folder, or one checkpoint's path")
+    p.add_argument("id", nargs="?", metavar="ID")
+    parser.set_defaults(_models_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sgim_desktop.checkpoints.progress import terminal_manager
+
+    action = getattr(args, "models_action", None)
+    if action is None:
+        args._models_parser.print_help()
+        return 0
+    manager = terminal_manager(models_dir=args.models_dir, mirror=args.mirror)
+    return {
+        "list": _list,
+        "download": _download,
+        "import": _import,
+        "verify": _verify,
+        "remove": _remove,
+        "path": _path,
+    }[action](manager, args)
+
+
+def _err(message: str) -> None:
+    if sys.stderr is not None:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def _list(manager, args) -> int:
+    from sgim_desktop.checkpoints.progress import human_bytes
+
+    rows = [("ID", "ROLE", "SIZE", "STATUS", "LICENCE")]
+    for st in manager.list():
+        size = st.size_on_disk if st.present else st.spec.size
+        state = st.state
+        if state == "partial":
+            state = f"partial {human_bytes(st.partial_bytes)}"
+        role = st.spec.role + (f" ({st.spec.domain} {st.spec.resolution})" if st.spec.role == "generator" else "")
+        rows.append((st.id, role, human_bytes(size) if size else "?", state, st.spec.license_summary))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+    print(f"models folder: {manager.models_dir}")
+    return 0
+
+
+def _download(manager, args) -> int:
+    from sgim_desktop.checkpoints.progress import TerminalProgress
+    from sgim_desktop.errors import CheckpointError
+
+    specs = [manager.spec(i) for i in args.ids]  # unknown ids fail before anything is fetched
+    failed = 0
+    for spec in specs:
+        bar = TerminalProgress()
+        try:
+            path = manager.download(spec.id, progress=bar, force=args.force)
+        except CheckpointError as exc:
+            bar.finish()
+            _err(str(exc))
+            failed += 1
+            continue
+        bar.finish()
+        print(f"{spec.id}: {path}")
+    return 2 if failed else 0
+
+
+def _import(manager, args) -> int:
+    from sgim_desktop.checkpoints.progress import TerminalProgress, print_licence
+
+    spec = manager.spec(args.id)
+    print_licence(spec)
+    bar = TerminalProgress()
+    try:
+        path = manager.import_file(spec.id, args.file, progress=bar)
+    finally:
+        bar.finish()
+    print(f"{spec.id}: imported to {path}")
+    return 0
+
+
+def _verify(manager, args) -> int:
+    from sgim_desktop.checkpoints.progress import TerminalProgress
+    from sgim_desktop.errors import CheckpointError
+
+    ids = list(args.ids) or [st.id for st in manager.list() if st.present]
+    for i in ids:
+        manager.spec(i)
+    if not ids:
+        print("no checkpoint downloaded yet")
+        return 0
+    failed = 0
+    for i in ids:
+        bar = TerminalProgress()
+        try:
+            st = manager.verify(i, progress=bar)
+        except CheckpointError as exc:
+            bar.finish()
+            print(f"FAILED {i}: {exc}")
+            failed += 1
+            continue
+        bar.finish()
+        print(f"ok     {i}  sha256 {st.sha256}")
+    return 2 if failed else 0
+
+
+def _remove(manager, args) -> int:
+    removed = manager.remove(args.id)
+    print(f"{args.id}: removed" if removed else f"{args.id}: nothing to remove")
+    return 0
+
+
+def _path(manager, args) -> int:
+    print(manager.path_for(args.id) if args.id else manager.models_dir)
+    return 0
