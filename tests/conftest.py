@@ -63,3 +63,21 @@ def checkpoint_files(tmp_path_factory, rule_clip, rule_audio_encoder):
     clip = folder / "open_clip_model.safetensors"
     save_file({k: v.contiguous() for k, v in rule_clip.state_dict().items()}, str(clip))
     return {"audio_encoder": enc, "clip": clip, "dir": folder}
+
+
+@pytest.fixture(scope="session")
+def generator_files(tmp_path_factory):
+    """Rule-weighted rosinality generator files ({'g_ema': ..., 'args': Namespace}) at 64 and 256 px."""
+    import argparse
+
+    import torch
+
+    from sgim_desktop.engine.stylegan2 import rule_weighted_generator
+
+    folder = tmp_path_factory.mktemp("generators")
+    out = {}
+    for size in (64, 256):
+        path = folder / f"stylegan2-{size}.pt"
+        torch.save({"g_ema": rule_weighted_generator(size).state_dict(), "args": argparse.Namespace(size=size)}, path)
+        out[size] = path
+    return out

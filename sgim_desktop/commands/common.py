@@ -21,13 +21,15 @@ def add_checkpoint_arg(parser: argparse.ArgumentParser, flag: str, role: str, wh
 
 def checkpoint_path(value: str | None, role: str) -> Path:
     """A checkpoint flag's value as a local file: a path as given, or a catalog id fetched and verified."""
+    from sgim_desktop.checkpoints.manager import resolve_checkpoint
+    from sgim_desktop.checkpoints.progress import TerminalProgress as DownloadBar
+    from sgim_desktop.checkpoints.progress import terminal_manager
+
+    bar = DownloadBar()
     try:
-        from sgim_desktop.checkpoints.manager import resolve_checkpoint
-    except ImportError:
-        if value is None:
-            raise BadInputError(f"no {role} checkpoint given") from None
-        return Path(value)
-    return resolve_checkpoint(value, role, progress=TerminalProgress(f"fetching {role}"))
+        return resolve_checkpoint(value, role, manager=terminal_manager(), progress=bar)
+    finally:
+        bar.finish()
 
 
 def pick_device(name: str = "auto") -> str:

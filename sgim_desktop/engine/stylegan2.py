@@ -54,6 +54,34 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int
     return out.reshape(batch, channels, out.shape[2], out.shape[3])
 
 
+def conv2d_gemm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Stride-1 'same' convolution (odd square kernel) as one matrix product over unfolded patches.
+
+    The StyleGAN2 gradient with respect to the latent is a small difference of large terms (the
+    demodulation makes each layer blind to the scale of its style), so it needs accurately summed
+    convolutions. oneDNN's direct CPU kernels sum the 512*9 products in an order that loses about
+    ten times more than a GEMM does; a plain matrix product is accurate on every device (CUDA
+    matmul does not use TF32 unless asked) and needs no weight gradient or global backend switch.
+    """
+    batch, channels, height, width = x.shape
+    out_channels, k = weight.shape[0], weight.shape[-1]
+    if k == 1:
+        cols = x.reshape(batch, channels, height * width)
+    else:
+        cols = F.unfold(x, k, padding=k // 2)
+    out = torch.matmul(weight.reshape(out_channels, channels * k * k), cols)
+    return out.view(batch, out_channels, height, width)
+
+
+def conv_transpose2d_gemm(x: torch.Tensor, weight: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """Transposed convolution without padding (``weight`` is (in, out, k, k)) as a matrix product and a fold."""
+    batch, channels, height, width = x.shape
+    out_channels, k = weight.shape[1], weight.shape[-1]
+    cols = torch.matmul(weight.reshape(channels, out_channels * k * k).t(), x.reshape(batch, channels, height * width))
+    size = ((height - 1) * stride + k, (width - 1) * stride + k)
+    return F.fold(cols, size, k, stride=stride)
+
+
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Add a per-channel bias, leaky ReLU (0.2), and rescale by sqrt(2) to keep the variance."""
     shape = (1, bias.shape[0]) + (1,) * (x.ndim - 2)
@@ -143,9 +171,9 @@ class ModulatedConv2d(nn.Module):
         weight = self.scale * self.weight[0]
         x = x * s.view(batch, self.in_channel, 1, 1)
         if self.upsample:
-            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0))
+            out = self.blur(conv_transpose2d_gemm(x, weight.transpose(0, 1), stride=2))
         else:
-            out = F.conv2d(x, weight, padding=self.padding)
+            out = conv2d_gemm(x, weight)
         if self.demodulate:
             # |W s|^2 per output channel, without building one weight tensor per sample.
             energy = s.square() @ weight.square().sum((2, 3)).transpose(0, 1)

@@ -1,0 +1,118 @@
+"""Progress and licence notices for headless use (the ``models``, ``edit`` and ``hear`` commands).
+
+The bar goes to stderr and draws only on a terminal: under a GUI launcher stderr may be None, and in a
+pipe or a log it would only add noise.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from sgim_desktop.checkpoints.catalog import CheckpointSpec
+from sgim_desktop.checkpoints.download import DownloadProgress
+
+_STAGE_WORDS = {"download": "downloading", "verify": "checking", "import": "copying", "waiting": "waiting"}
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return stream is not None and bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds > 360000:
+        return "--:--"
+    s = int(seconds + 0.5)
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_progress(p: DownloadProgress, width: int = 24) -> str:
+    word = _STAGE_WORDS.get(p.stage, p.stage)
+    if p.stage == "waiting":
+        return f"{p.spec_id}: waiting for another process that is fetching it"
+    frac = p.fraction
+    if frac is None:
+        bar, pct = "-" * width, "  ?%"
+    else:
+        filled = int(frac * width)
+        bar, pct = "#" * filled + "-" * (width - filled), f"{frac * 100:3.0f}%"
+    amount = f"{human_bytes(p.done_bytes)}/{human_bytes(p.total_bytes)}"
+    return f"{p.spec_id} {word} [{bar}] {pct} {amount} {human_bytes(p.speed_bps)}/s ETA {_clock(p.eta_s)}"
+
+
+class TerminalProgress:
+    """A progress callback that redraws one line on a terminal; a no-op anywhere else."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.1):
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = _is_terminal(self.stream)
+        self.interval = interval
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self, p: DownloadProgress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        final = p.total_bytes is not None and p.done_bytes >= p.total_bytes
+        if not final and p.stage != "waiting" and now - self._last < self.interval:
+            return
+        self._last = now
+        line = format_progress(p)
+        pad = max(0, self._width - len(line))
+        self._width = len(line)
+        try:
+            self.stream.write("\r" + line + " " * pad)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
+
+    def finish(self) -> None:
+        """End the bar's line so the next message starts on its own."""
+        if self.enabled and self._width:
+            try:
+                self.stream.write("\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+        self._width = 0
+
+
+def licence_text(spec: CheckpointSpec) -> str:
+    return f"{spec.display_name} ({spec.id})\n  licence: {spec.license}\n  {spec.license_summary}"
+
+
+def print_licence(spec: CheckpointSpec, stream: TextIO | None = None) -> None:
+    """Shown before a download starts: several checkpoints are for non-commercial use only."""
+    stream = stream if stream is not None else sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(licence_text(spec) + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def terminal_manager(**kwargs: Any):
+    """A ModelManager for commands: prints each licence on stderr before its download starts."""
+    from sgim_desktop.checkpoints.manager import ModelManager
+
+    kwargs.setdefault("before_download", lambda spec: print_licence(spec))
+    return ModelManager(**kwargs)

@@ -1,0 +1,130 @@
+"""``sgim-desktop edit``: the whole edit headless, with the same engine the window uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sgim_desktop.commands.common import TerminalProgress, add_checkpoint_arg, checkpoint_path, pick_device
+
+HELP = "edit a generated picture (seed or latent) toward sounds and/or a text"
+
+
+class _SoundAction(argparse.Action):
+    """``--sound`` opens a new sound entry; ``--start`` and ``--sound-weight`` apply to the latest one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sounds = getattr(namespace, "sounds", None) or []
+        if self.dest == "sounds":
+            sounds.append({"path": values, "start": 0.0, "weight": 1.0})
+        elif not sounds:
+            setattr(namespace, f"pending_{self.dest}", values)
+        else:
+            sounds[-1][self.dest] = values
+        namespace.sounds = sounds
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sound", dest="sounds", action=_SoundAction, metavar="FILE", default=[],
+                   help="a sound file; may be repeated, each followed by its own --start and --sound-weight")
+    p.add_argument("--start", dest="start", action=_SoundAction, type=float, metavar="SEC",
+                   help="start of the ~10 s window heard in the preceding --sound")
+    p.add_argument("--sound-weight", dest="weight", action=_SoundAction, type=float, metavar="W",
+                   help="weight of the preceding --sound (default 1)")
+    p.add_argument("--average-windows", action="store_true", help="embed each long sound as the mean of its windows")
+    p.add_argument("--text", metavar="TEXT", help="a text prompt mixed into the target")
+    p.add_argument("--text-weight", type=float, default=1.0, metavar="W")
+    p.add_argument("--mix", choices=["joint", "splice"], default="joint",
+                   help="joint: one loss with both terms; splice: coarse layers from the sound edit, fine from the text edit")
+    p.add_argument("--split-layer", type=int, default=8, metavar="K")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seed", type=int, metavar="N")
+    src.add_argument("--latent", metavar="FILE.pt")
+    p.add_argument("--truncation", type=float, default=0.7, metavar="T")
+    add_checkpoint_arg(p, "--generator", "generator", "StyleGAN2 generator (rosinality .pt)")
+    add_checkpoint_arg(p, "--audio-encoder", "audio_encoder", "audio encoder (resnet18_57.pth layout)")
+    add_checkpoint_arg(p, "--clip", "clip", "CLIP ViT-B/32 openai state dict")
+    p.add_argument("--identity", metavar="PATH|ID", help="ArcFace IR-SE50 (model_ir_se50.pth), needed for --lambda-id > 0")
+    p.add_argument("--steps", type=int, default=300, metavar="N")
+    p.add_argument("--lr", type=float, default=0.1, metavar="X")
+    p.add_argument("--lambda-sim", type=float, default=0.008, metavar="X")
+    p.add_argument("--lambda-id", type=float, default=0.0, metavar="X")
+    p.add_argument("--layer-masking", action="store_true", help="adaptive layer masking (the paper's)")
+    p.add_argument("--strength", type=float, default=1.0, metavar="A", help="result = w0 + A (w - w0)")
+    p.add_argument("--clip-input", choices=["original", "normalized"], default="original",
+                   help="original: the paper's raw x7/avg-pool input; normalized: CLIP's own preprocessing")
+    p.add_argument("--preview-every", type=int, default=10, metavar="K")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--out", required=True, metavar="FILE.png")
+    p.add_argument("--save-latent", metavar="FILE.pt")
+    p.add_argument("--json", action="store_true", help="one JSON object per step, then one for the result")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sgim_desktop.commands.outputs import write_latent, write_png
+    from sgim_desktop.engine import audio
+    from sgim_desktop.engine.edit import EditRequest, blend, load_latent, render, sound_target, start_edit, text_target
+    from sgim_desktop.engine.models import load_edit_models
+    from sgim_desktop.errors import BadInputError
+
+    sounds = list(args.sounds or [])
+    for key in ("start", "weight"):
+        pending = getattr(args, f"pending_{key}", None)
+        if pending is not None and sounds:
+            sounds[0][key] = pending
+    if not sounds and not args.text:
+        raise BadInputError("give at least one --sound or a --text")
+    decoded = [(audio.decode(s["path"]), s) for s in sounds]
+    latent = load_latent(args.latent) if args.latent else None
+    device = pick_device(args.device)
+    identity = checkpoint_path(args.identity, "identity") if (args.identity or args.lambda_id > 0) else None
+    models = load_edit_models(
+        checkpoint_path(args.generator, "generator"),
+        checkpoint_path(args.audio_encoder, "audio_encoder"),
+        checkpoint_path(args.clip, "clip"),
+        identity,
+        device,
+    )
+    targets = []
+    for sound, spec in decoded:
+        prep = audio.prepare(sound)
+        x = audio.encoder_inputs_all_windows(prep) if args.average_windows else audio.encoder_input(prep, spec["start"])
+        targets.append(sound_target(models.space, x, spec["weight"], sound.name, average=args.average_windows))
+    if args.text:
+        targets.append(text_target(args.text, args.text_weight))
+    request = EditRequest(
+        targets=targets, seed=args.seed, truncation=args.truncation, latent=latent, steps=args.steps, lr=args.lr,
+        lambda_sim=args.lambda_sim, lambda_id=args.lambda_id, layer_masking=args.layer_masking, mix_mode=args.mix,
+        split_layer=args.split_layer, preview_every=args.preview_every, clip_input=args.clip_input,
+    )
+    edit = start_edit(models, request)
+    bar = TerminalProgress("editing") if not args.json else None
+    for step in edit:
+        if args.json:
+            print(json.dumps({
+                "step": step.step, "total": step.total, "phase": step.phase, "lr": step.lr, "loss": step.loss,
+                "cos_loss": step.cos_loss, "sim_loss": step.sim_loss, "id_loss": step.id_loss,
+                "targets": step.target_losses, "elapsed_s": round(step.elapsed_s, 4),
+            }), flush=True)
+        elif bar is not None:
+            bar(_StepProgress(step.step + 1, step.total))
+    result = edit.result
+    latent_out = result.latent
+    image = result.image
+    if args.strength != 1.0:
+        latent_out = blend(result.source_latent, result.latent, args.strength)
+        image = render(models, latent_out)
+    write_png(image, args.out)
+    if args.save_latent:
+        write_latent(latent_out, args.save_latent)
+    if args.json:
+        print(json.dumps({"done": True, "out": args.out, "latent": args.save_latent, "steps": len(result.steps)}))
+    elif sys.stdout is not None:
+        print(f"wrote {args.out}" + (f" and {args.save_latent}" if args.save_latent else ""))
+    return 0
+
+
+class _StepProgress:
+    def __init__(self, step: int, total: int) -> None:
+        self.step, self.total = step, total

@@ -1,0 +1,35 @@
+"""``sgim-desktop render``: draw a latent or a seed without editing."""
+
+from __future__ import annotations
+
+import argparse
+
+from sgim_desktop.commands.common import add_checkpoint_arg, checkpoint_path, pick_device
+
+HELP = "render a W+ latent file or a seed with a generator"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    add_checkpoint_arg(p, "--generator", "generator", "StyleGAN2 generator (rosinality .pt)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--latent", metavar="FILE.pt", help="a 1 x n_latent x 512 tensor saved with torch.save")
+    src.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--truncation", type=float, default=0.7, metavar="T")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--out", required=True, metavar="FILE.png")
+    p.add_argument("--save-latent", metavar="FILE.pt")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sgim_desktop.commands.outputs import write_latent, write_png
+    from sgim_desktop.engine.edit import EditModels, EditRequest, load_latent, render, source_latent
+    from sgim_desktop.engine.stylegan2 import load_generator
+
+    latent = load_latent(args.latent) if args.latent else None
+    device = pick_device(args.device)
+    models = EditModels(generator=load_generator(checkpoint_path(args.generator, "generator"), device=device))
+    w = source_latent(models, EditRequest(targets=[], seed=args.seed, truncation=args.truncation, latent=latent))
+    write_png(render(models, w), args.out)
+    if args.save_latent:
+        write_latent(w, args.save_latent)
+    return 0
