@@ -4,8 +4,9 @@ The paper edits images by optimising a W+ latent through a rosinality-format Sty
 (``torch.load(ckpt)['g_ema']``). Module and buffer names here follow that layout exactly, so those
 files load with strict=True, and the maths (equalised learning rate, modulated convolution with
 demodulation, [1,3,3,1] FIR up-sampling, fused leaky ReLU, skip ToRGB) reproduces the original's.
-Nothing needs compiling: the FIR filter is an ordinary depthwise convolution, so the same code runs
-on CPU and CUDA and gradients flow back to the latent.
+Nothing needs compiling: the FIR filter is an ordinary depthwise convolution and the modulated
+convolutions are matrix products or stock convolutions, so the same code runs on CPU and CUDA and
+gradients flow back to the latent.
 """
 
 from __future__ import annotations
@@ -49,37 +50,49 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int
         x = F.pad(x.reshape(batch, channels, height, 1, width, 1), (0, up - 1, 0, 0, 0, up - 1))
         x = x.reshape(batch, channels, height * up, width * up)
     x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
-    weight = torch.flip(kernel, (0, 1)).to(x.dtype)[None, None]
-    out = F.conv2d(x.reshape(batch * channels, 1, x.shape[2], x.shape[3]), weight)
-    return out.reshape(batch, channels, out.shape[2], out.shape[3])
+    weight = torch.flip(kernel, (0, 1)).to(x.dtype)[None, None].expand(channels, 1, -1, -1)
+    return F.conv2d(x, weight, groups=channels)
 
 
-def conv2d_gemm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Stride-1 'same' convolution (odd square kernel) as one matrix product over unfolded patches.
+# On the CPU, oneDNN's direct convolution beats a GEMM only at high resolution, where layers are
+# narrow and its sums short enough to stay accurate; below this many pixels the GEMM is used.
+_CPU_GEMM_MAX_PIXELS = 64 * 64
 
-    The StyleGAN2 gradient with respect to the latent is a small difference of large terms (the
-    demodulation makes each layer blind to the scale of its style), so it needs accurately summed
-    convolutions. oneDNN's direct CPU kernels sum the 512*9 products in an order that loses about
-    ten times more than a GEMM does; a plain matrix product is accurate on every device (CUDA
-    matmul does not use TF32 unless asked) and needs no weight gradient or global backend switch.
+
+def _use_gemm(x: torch.Tensor, gemm: bool | None) -> bool:
+    """Whether to run a convolution as a matrix product (see ``conv2d``); ``gemm`` forces the choice."""
+    if gemm is not None:
+        return gemm
+    return x.device.type != "cpu" or x.shape[-2] * x.shape[-1] <= _CPU_GEMM_MAX_PIXELS
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None) -> torch.Tensor:
+    """Stride-1 'same' convolution with an odd square kernel, summed accurately.
+
+    The gradient with respect to the latent is a small difference of large terms (demodulation
+    makes each layer blind to the scale of its style), so it needs accurate sums. oneDNN's direct
+    CPU kernels add the 512*9 products of a wide layer in an order that loses about ten times more
+    than a GEMM, which made float32 gradients 1000 times less accurate at 64px. So wide layers run
+    as a matrix product over unfolded patches. That is also the path on CUDA, where a matmul stays
+    full float32 by default while cuDNN convolutions may use TF32; no global backend flag is touched.
     """
+    if not _use_gemm(x, gemm):
+        return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
     batch, channels, height, width = x.shape
     out_channels, k = weight.shape[0], weight.shape[-1]
-    if k == 1:
-        cols = x.reshape(batch, channels, height * width)
-    else:
-        cols = F.unfold(x, k, padding=k // 2)
+    cols = x.reshape(batch, channels, height * width) if k == 1 else F.unfold(x, k, padding=k // 2)
     out = torch.matmul(weight.reshape(out_channels, channels * k * k), cols)
     return out.view(batch, out_channels, height, width)
 
 
-def conv_transpose2d_gemm(x: torch.Tensor, weight: torch.Tensor, stride: int = 2) -> torch.Tensor:
-    """Transposed convolution without padding (``weight`` is (in, out, k, k)) as a matrix product and a fold."""
+def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2, *, gemm: bool | None = None) -> torch.Tensor:
+    """Transposed convolution without padding (``weight`` is (in, out, k, k)); a matrix product and a fold."""
+    if not _use_gemm(x, gemm):
+        return F.conv_transpose2d(x, weight, stride=stride)
     batch, channels, height, width = x.shape
     out_channels, k = weight.shape[1], weight.shape[-1]
     cols = torch.matmul(weight.reshape(channels, out_channels * k * k).t(), x.reshape(batch, channels, height * width))
-    size = ((height - 1) * stride + k, (width - 1) * stride + k)
-    return F.fold(cols, size, k, stride=stride)
+    return F.fold(cols, ((height - 1) * stride + k, (width - 1) * stride + k), k, stride=stride)
 
 
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -163,7 +176,6 @@ class ModulatedConv2d(nn.Module):
             self.blur = Blur(pad=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=factor**2)
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1.0)
         self.scale = 1 / math.sqrt(in_channel * kernel_size**2)
-        self.padding = kernel_size // 2
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
@@ -171,11 +183,11 @@ class ModulatedConv2d(nn.Module):
         weight = self.scale * self.weight[0]
         x = x * s.view(batch, self.in_channel, 1, 1)
         if self.upsample:
-            out = self.blur(conv_transpose2d_gemm(x, weight.transpose(0, 1), stride=2))
+            out = self.blur(conv_transpose2d(x, weight.transpose(0, 1), stride=2))
         else:
-            out = conv2d_gemm(x, weight)
+            out = conv2d(x, weight)
         if self.demodulate:
-            # |W s|^2 per output channel, without building one weight tensor per sample.
+            # |W s|^2 per output channel (the original's demodulation), without per-sample weights.
             energy = s.square() @ weight.square().sum((2, 3)).transpose(0, 1)
             out = out * torch.rsqrt(energy + _EPS).view(batch, self.out_channel, 1, 1)
         return out
@@ -315,18 +327,16 @@ class StyleGAN2Generator(nn.Module):
     def num_layers(self) -> int:
         return self.config.num_layers
 
-    def _param_like(self) -> torch.Tensor:
-        return self.input.input
-
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, style_dim) -> w (B, style_dim)."""
         return self.style(z)
 
     @torch.no_grad()
     def mean_latent(self, n: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The mean w of ``n`` random z (1, style_dim); z is drawn on the CPU so a seed gives the same w anywhere."""
-        ref = self._param_like()
-        z = torch.randn(n, self.config.style_dim, generator=generator)
+        """The mean w of ``n`` random z (1, style_dim); z is drawn on the generator's device (CPU by default)."""
+        ref = self.input.input
+        z = torch.randn(n, self.config.style_dim, generator=generator,
+                        device=generator.device if generator is not None else "cpu")
         return self.mapping(z.to(device=ref.device, dtype=ref.dtype)).mean(0, keepdim=True)
 
     @staticmethod
@@ -402,6 +412,10 @@ def _describe(obj: Any) -> str:
     return f"found a {type(obj).__name__}"
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _generator_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
     """The g_ema state dict of a rosinality checkpoint, or a bare generator state dict."""
     if isinstance(obj, Mapping) and "g_ema" in obj:
@@ -424,7 +438,8 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "the checkpoint")
     if style_layers != list(range(1, len(style_layers) + 1)) or conv_ids != list(range(len(conv_ids))) \
             or len(conv_ids) % 2:
         raise CheckpointError(
-            f"{source} {_NOT_GENERATOR}: mapping layers {style_layers[:10]} and {len(conv_ids)} convs do not form one"
+            f"{source} {_NOT_GENERATOR}: its mapping layers {style_layers[:10]} or its {len(conv_ids)} convs "
+            "are not numbered as in one"
         )
     style_dim = sd["style.1.weight"].shape[-1]
     size = 2 ** (len(conv_ids) // 2 + 2)
@@ -446,7 +461,7 @@ def infer_config(sd: Mapping[str, torch.Tensor], source: str = "the checkpoint")
 def load_generator(path_or_state: str | Path | Mapping[str, Any], *, device: str | torch.device = "cpu") -> StyleGAN2Generator:
     """Build a frozen generator from a rosinality ``.pt`` (its ``g_ema``) or a bare state dict, strictly."""
     if isinstance(path_or_state, Mapping):
-        source, obj = "the given state", path_or_state
+        source, obj = "the given state dict", path_or_state
     else:
         source, obj = str(path_or_state), load_checkpoint(path_or_state)
     sd = _generator_state(obj, source)
@@ -458,9 +473,9 @@ def load_generator(path_or_state: str | Path | Mapping[str, Any], *, device: str
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing {len(missing)} entries (e.g. {missing[0]!r})")
+            parts.append(f"{_count(len(missing), 'entry', 'entries')} missing (e.g. {missing[0]!r})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected entries (e.g. {unexpected[0]!r})")
+            parts.append(f"{_count(len(unexpected), 'unexpected entry', 'unexpected entries')} (e.g. {unexpected[0]!r})")
         raise CheckpointError(f"{source} {_NOT_GENERATOR} of size {config.size}: {'; '.join(parts)}")
     for key, value in expected.items():
         if tuple(sd[key].shape) != tuple(value.shape):
