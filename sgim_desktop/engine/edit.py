@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -90,7 +90,7 @@ class EditResult:
     latent: torch.Tensor
     source_image: np.ndarray
     image: np.ndarray
-    steps: list[EditStep] = field(default_factory=list)
+    steps: list[EditStep] = field(default_factory=list)  # losses per step; previews are not kept
     cancelled: bool = False
     phase_latents: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -340,7 +340,7 @@ class EditRun:
                     latent=latent.detach().clone().cpu() if req.record else None,
                     grad=grad,
                 )
-                steps.append(step)
+                steps.append(replace(step, preview=None))
                 yield step
             phase_latents[phase] = latent.detach().clone()
             if cancelled:

@@ -1,0 +1,81 @@
+"""Take docs/screenshot.png: the real window with a sound loaded and a finished edit.
+
+Runs on a real X server (use ``xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshot.py``).
+No checkpoint is downloaded: the models are the rule-weighted ones the tests use, so the picture is
+the test generator's, not a real landscape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def wait(app, condition, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise SystemExit(f"timed out after {timeout} s")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(REPO / "docs" / "screenshot.png"))
+    parser.add_argument("--sound", default=str(REPO.parent / "shared" / "fixtures" / "audio" / "thunderstorm.wav"))
+    parser.add_argument("--size", type=int, default=256, help="rule-weighted generator size")
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("SGIM_CONFIG_DIR", tempfile.mkdtemp(prefix="sgim-shot-"))
+    os.environ.setdefault("SGIM_MODELS_DIR", tempfile.mkdtemp(prefix="sgim-shot-models-"))
+
+    from PySide6.QtWidgets import QApplication
+
+    from sgim_desktop.engine.audio_encoder import rule_weighted_audio_encoder
+    from sgim_desktop.engine.clip_space import ClipSpace, rule_weighted_clip
+    from sgim_desktop.engine.edit import EditModels
+    from sgim_desktop.engine.stylegan2 import rule_weighted_generator
+    from sgim_desktop.ui.main_window import MainWindow
+    from sgim_desktop.ui.worker import PrebuiltModels
+
+    app = QApplication([sys.argv[0]])
+    app.setApplicationName("sgim-desktop")
+    models = EditModels(generator=rule_weighted_generator(args.size),
+                        space=ClipSpace(rule_weighted_clip(), rule_weighted_audio_encoder()))
+    provider = PrebuiltModels(models, "rule", f"Rule-weighted test generator ({args.size} px)", "landscape")
+    window = MainWindow(models=provider, labels="esc50")
+    window.resize(1280, 820)
+    window.show()
+    window.open_paths([args.sound])
+    wait(app, lambda: bool(window.session.state.clips), 60)
+    key = window.session.state.clips[0].key
+    wait(app, lambda: key in window._heard, 600)
+    window.mixer.text.setText("a stormy sky")
+    window.mixer.text_weight.setValue(0.5)
+    window.mixer.steps.setValue(args.steps)
+    window.run_edit()
+    wait(app, lambda: window.session.state.edit is not None, 1800)
+    window.canvas.set_split(0.5)
+    window.message_bar.hide()
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        raise SystemExit(f"could not write {out}")
+    print(f"wrote {out}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The models dialog: state of each model, licence before download, progress, cancel, import from a file.
+
+Downloads come from a real HTTP server on 127.0.0.1 (any other address fails the test).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sgim_desktop.checkpoints.manager import ModelManager
+from sgim_desktop.ui.models_dialog import ModelsDialog, human_bytes
+from tests.checkpoints.conftest import FAST, loopback_only, server  # noqa: F401 (fixtures)
+from tests.checkpoints.helpers import entry, generator_bytes, write_catalog
+from tests.ui.conftest import click, open_box
+
+
+@pytest.fixture
+def served(server, tmp_path):
+    """A catalog of one generator served by the loopback server, a slow one, and one with no address."""
+    data = generator_bytes(big=True)
+    fast = server.add("/gen.pt", data)
+    slow = server.add("/slow.pt", data, rate=200_000)
+    catalog = write_catalog(tmp_path / "catalog.json", [
+        entry("gen", "generator", "gen.pt", [fast], license="Test NC licence", license_summary="Only for tests"),
+        entry("slow", "generator", "slow.pt", [slow]),
+        entry("offline", "generator", "offline.pt", []),
+    ])
+    return ModelManager(models_dir=tmp_path / "models", catalog=catalog, options=FAST)
+
+
+@pytest.fixture
+def dialog(qtbot, served):
+    d = ModelsDialog(served, wanted=["gen"])
+    qtbot.addWidget(d)
+    d.show()
+    return d
+
+
+def test_each_model_shows_its_state_and_licence(dialog):
+    assert dialog.table.rowCount() == 3
+    assert dialog.state_text("gen") == "Missing"
+    dialog.select("gen")
+    details = dialog.details.toPlainText()
+    assert "Test NC licence" in details and "Only for tests" in details and "gen.pt" in details
+    assert dialog.missing_wanted() == ["gen"] and dialog.download_missing_button.isEnabled()
+
+
+def test_the_licence_comes_first_and_declining_downloads_nothing(dialog, served):
+    dialog.download_missing_button.click()
+    box = open_box(dialog, "licenceConfirm")
+    assert box is not None and "Test NC licence" in box.text()
+    click(box, "Cancel")
+    assert not dialog.is_busy() and not served.is_present("gen")
+    assert "not started" in dialog.status.text()
+
+
+def test_download_with_progress_then_ready(dialog, served, qtbot):
+    seen = []
+    dialog.download(["gen"])
+    box = open_box(dialog, "licenceConfirm")
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=20000):
+        click(box, "Accept and download")
+        dialog.task.progress.connect(seen.append)
+    assert served.is_present("gen")
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=5000)
+    assert dialog.state_text("gen").startswith("Ready")
+    assert "ready" in dialog.status.text()
+    assert not dialog.bar.isVisible()
+
+
+def test_cancel_keeps_the_partial_file_for_next_time(dialog, served, qtbot):
+    dialog.download(["slow"])
+    click(open_box(dialog, "licenceConfirm"), "Accept")
+    part = served.models_dir / "slow.pt.part"
+    qtbot.waitUntil(lambda: part.is_file() and part.stat().st_size > 50_000, timeout=10000)
+    assert "Downloading slow" in dialog.status.text() and dialog.bar.isVisible()
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=10000)
+    assert "cancelled" in dialog.status.text() and not served.is_present("slow")
+    assert dialog.state_text("slow").startswith("Partly downloaded")
+
+
+def test_a_model_with_no_address_says_how_to_get_it(dialog, served, qtbot):
+    dialog.download(["offline"])
+    click(open_box(dialog, "licenceConfirm"), "Accept")
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=10000)
+    assert "models import offline" in dialog.status.text()
+
+
+def test_import_from_a_file_is_checked_like_a_download(dialog, served, qtbot, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"<html>not a checkpoint</html>")
+    dialog.import_file("offline", str(bad))
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=10000)
+    assert "offline:" in dialog.status.text() and not served.is_present("offline")
+    good = tmp_path / "mine.pt"
+    good.write_bytes(generator_bytes())
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=10000):
+        dialog.import_file("offline", str(good))
+    assert served.is_present("offline")
+    qtbot.waitUntil(lambda: dialog.state_text("offline").startswith("Ready"), timeout=5000)
+
+
+def test_closing_during_a_download_cancels_it_cleanly(dialog, served, qtbot):
+    dialog.download(["slow"])
+    click(open_box(dialog, "licenceConfirm"), "Accept")
+    qtbot.waitUntil(lambda: "Downloading" in dialog.status.text(), timeout=10000)
+    dialog.close()
+    assert not dialog.is_busy() and not served.is_present("slow")
+
+
+def test_sizes_read_like_a_person_writes_them():
+    assert [human_bytes(n) for n in (None, 512, 2048, 5 * 1024**2, 3 * 1024**3)] == [
+        "?", "512 B", "2.0 KB", "5.0 MB", "3.0 GB"]
