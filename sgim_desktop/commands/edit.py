@@ -7,8 +7,9 @@ import json
 import sys
 
 from sgim_desktop.commands.common import TerminalProgress, add_checkpoint_arg, checkpoint_path, pick_device
+from sgim_desktop.commands.invert import add_photo_args
 
-HELP = "edit a generated picture (seed or latent) toward sounds and/or a text"
+HELP = "edit a generated picture (seed or latent) or a photo toward sounds and/or a text"
 
 
 class _SoundAction(argparse.Action):
@@ -41,6 +42,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seed", type=int, metavar="N")
     src.add_argument("--latent", metavar="FILE.pt")
+    src.add_argument("--image", metavar="PHOTO",
+                     help="a real photo: its face (or centre) is aligned, inverted, edited and pasted back")
+    add_photo_args(p, "--invert-steps")
+    p.add_argument("--no-paste-back", action="store_true",
+                   help="with --image: write the edited square instead of pasting it back into the photo")
     p.add_argument("--truncation", type=float, default=0.7, metavar="T")
     add_checkpoint_arg(p, "--generator", "generator", "StyleGAN2 generator (rosinality .pt)")
     add_checkpoint_arg(p, "--audio-encoder", "audio_encoder", "audio encoder (resnet18_57.pth layout)")
@@ -64,7 +70,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sgim_desktop.commands.outputs import write_latent, write_png
     from sgim_desktop.engine import audio
+    from sgim_desktop.engine.align import paste_back
     from sgim_desktop.engine.edit import EditRequest, blend, load_latent, render, sound_target, start_edit, text_target
+    from sgim_desktop.engine.invert import with_noises
     from sgim_desktop.engine.models import load_edit_models
     from sgim_desktop.errors import BadInputError
 
@@ -77,6 +85,13 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError("give at least one --sound or a --text")
     decoded = [(audio.decode(s["path"]), s) for s in sounds]
     latent = load_latent(args.latent) if args.latent else None
+    photo = located = None
+    if args.image:
+        from sgim_desktop.commands.invert import locate
+        from sgim_desktop.engine.images import load_image
+
+        photo = load_image(args.image)
+        located = locate(args, photo)
     device = pick_device(args.device)
     identity = checkpoint_path(args.identity, "identity") if (args.identity or args.lambda_id > 0) else None
     models = load_edit_models(
@@ -93,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
         targets.append(sound_target(models.space, x, spec["weight"], sound.name, average=args.average_windows))
     if args.text:
         targets.append(text_target(args.text, args.text_weight))
+    prepared = noises = None
+    if photo is not None:
+        from sgim_desktop.commands.invert import invert_photo
+
+        prepared, inverted = invert_photo(args, models, located, device, args.json)
+        latent, noises = inverted.latent, inverted.noises
     request = EditRequest(
         targets=targets, seed=args.seed, truncation=args.truncation, latent=latent, steps=args.steps, lr=args.lr,
         lambda_sim=args.lambda_sim, lambda_id=args.lambda_id, layer_masking=args.layer_masking, mix_mode=args.mix,
@@ -100,21 +121,17 @@ def run(args: argparse.Namespace) -> int:
     )
     edit = start_edit(models, request)
     bar = TerminalProgress("editing") if not args.json else None
-    for step in edit:
-        if args.json:
-            print(json.dumps({
-                "step": step.step, "total": step.total, "phase": step.phase, "lr": step.lr, "loss": step.loss,
-                "cos_loss": step.cos_loss, "sim_loss": step.sim_loss, "id_loss": step.id_loss,
-                "targets": step.target_losses, "elapsed_s": round(step.elapsed_s, 4),
-            }), flush=True)
-        elif bar is not None:
-            bar(_StepProgress(step.step + 1, step.total))
+    with with_noises(models.generator, noises):
+        _follow(edit, bar, args.json)
     result = edit.result
     latent_out = result.latent
     image = result.image
     if args.strength != 1.0:
         latent_out = blend(result.source_latent, result.latent, args.strength)
-        image = render(models, latent_out)
+        with with_noises(models.generator, noises):
+            image = render(models, latent_out)
+    if prepared is not None and not args.no_paste_back:
+        image = paste_back(photo, image, prepared.aligned.alignment)
     write_png(image, args.out)
     if args.save_latent:
         write_latent(latent_out, args.save_latent)
@@ -123,6 +140,18 @@ def run(args: argparse.Namespace) -> int:
     elif sys.stdout is not None:
         print(f"wrote {args.out}" + (f" and {args.save_latent}" if args.save_latent else ""))
     return 0
+
+
+def _follow(edit, bar, json_lines: bool) -> None:
+    for step in edit:
+        if json_lines:
+            print(json.dumps({
+                "step": step.step, "total": step.total, "phase": step.phase, "lr": step.lr, "loss": step.loss,
+                "cos_loss": step.cos_loss, "sim_loss": step.sim_loss, "id_loss": step.id_loss,
+                "targets": step.target_losses, "elapsed_s": round(step.elapsed_s, 4),
+            }), flush=True)
+        elif bar is not None:
+            bar(_StepProgress(step.step + 1, step.total))
 
 
 class _StepProgress:
