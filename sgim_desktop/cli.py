@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from sgim_desktop import logs
 from sgim_desktop.errors import SgimError
 
 # subcommand name -> module under sgim_desktop.commands
@@ -51,14 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process's own entry (not a call from a test or a script): log to the log file
+        logs.setup()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--self-test"] or (argv and argv[0] == "--self-test"):
         from sgim_desktop.self_test import run_self_test
 
         return run_self_test()
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        from sgim_desktop import startup_probe
         from sgim_desktop.ui.app import run_app
 
+        startup_probe.arm(argv)
         return run_app(argv)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -7,27 +7,31 @@ import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from sgim_desktop.checkpoints.settings import APP_NAME
+from sgim_desktop.logs import report_uncaught
+from sgim_desktop.paths import resource
 
 
 def install_excepthook(parent: QWidget | None = None) -> None:
-    """An unexpected error shows a dialog (and its traceback on stderr) instead of ending the app."""
+    """An unexpected error shows a dialog pointing at the log file (where its traceback goes) instead of ending
+    the app."""
     showing = {"now": False}
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
             QApplication.quit()
             return
-        if sys.stderr is not None:
-            traceback.print_exception(kind, exc, tb, file=sys.stderr)
+        log_file = report_uncaught(kind, exc, tb)
         if showing["now"] or QApplication.instance() is None:
             return
         showing["now"] = True
         try:
             box = QMessageBox(QMessageBox.Icon.Critical, "Something went wrong",
-                              f"sgim-desktop met an unexpected error and carries on:\n\n{kind.__name__}: {exc}",
+                              f"sgim-desktop met an unexpected error and carries on:\n\n{kind.__name__}: {exc}"
+                              f"\n\nThe details are in the log file:\n{log_file}",
                               QMessageBox.StandardButton.Ok, parent)
             box.setDetailedText("".join(traceback.format_exception(kind, exc, tb)))
             box.exec()
@@ -45,6 +49,8 @@ def run_app(argv: list[str]) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("sgim-desktop")
+    app.setDesktopFileName("sgim-desktop")  # packaging/linux/sgim-desktop.desktop: the icon on Wayland
+    app.setWindowIcon(QIcon(str(resource("icon.svg"))))
     window = MainWindow()
     install_excepthook(window)
     window.show()
