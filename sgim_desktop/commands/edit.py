@@ -61,6 +61,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip-input", choices=["original", "normalized"], default="original",
                    help="original: the paper's raw x7/avg-pool input; normalized: CLIP's own preprocessing")
     p.add_argument("--preview-every", type=int, default=10, metavar="K")
+    p.add_argument("--speed", choices=["exact", "fast"], default="exact",
+                   help="exact: the original's computation; fast: optimise at up to 256 px with faster kernels "
+                        "and a shorter schedule (see docs/speed.md)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.add_argument("--save-latent", metavar="FILE.pt")
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     request = EditRequest(
         targets=targets, seed=args.seed, truncation=args.truncation, latent=latent, steps=args.steps, lr=args.lr,
         lambda_sim=args.lambda_sim, lambda_id=args.lambda_id, layer_masking=args.layer_masking, mix_mode=args.mix,
-        split_layer=args.split_layer, preview_every=args.preview_every, clip_input=args.clip_input,
+        split_layer=args.split_layer, preview_every=args.preview_every, clip_input=args.clip_input, speed=args.speed,
     )
     edit = start_edit(models, request)
     bar = TerminalProgress("editing") if not args.json else None

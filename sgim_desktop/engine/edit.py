@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sgim_desktop.engine import speed as speedup
 from sgim_desktop.engine.clip_space import ClipSpace, normalize
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
 from sgim_desktop.errors import BadInputError
@@ -62,6 +63,10 @@ class EditRequest:
     clip_input: Literal["original", "normalized"] = "original"
     final_image: Literal["original", "final_latent"] = "original"
     record: bool = False
+    # exact: the original's computation (the parity reference). fast: see engine/speed.py; it
+    # optimises at up to 256 px with faster kernels, a shorter schedule and an early stop, and
+    # renders previews and the result at full size.
+    speed: Literal["exact", "fast"] = "exact"
 
 
 @dataclass
@@ -145,7 +150,7 @@ def clip_view(image: torch.Tensor, mode: str = "original") -> torch.Tensor:
     if mode == "original":
         if size % 32:
             raise BadInputError(f"generator size {size} is not a multiple of 32, which the original CLIP input needs")
-        return F.avg_pool2d(F.interpolate(image, scale_factor=7, mode="nearest"), kernel_size=size // 32)
+        return speedup.original_clip_view(image)
     from sgim_desktop.engine.clip_space import CLIP_MEAN, CLIP_STD
 
     x = (image.clamp(-1, 1) + 1) / 2
@@ -267,7 +272,12 @@ class EditRun:
         req, models = self.request, self.models
         if models.space is None:
             raise BadInputError("an edit needs CLIP and the audio encoder loaded")
+        if models.device.type == "cpu":
+            speedup.keep_freed_memory()
         g = models.generator
+        fast = req.speed == "fast"
+        resolution = speedup.optimisation_resolution(g.config.size, req.speed)
+        n_steps = speedup.fast_steps(req.steps) if fast else req.steps
         w0 = source_latent(models, req)
         source_image = render(models, w0)
         id_feats = None
@@ -277,7 +287,7 @@ class EditRun:
             with torch.no_grad():
                 id_feats = models.identity.source_features(g.synthesis(w0))
         phases = self._phases()
-        total = req.steps * len(phases)
+        done_before = 0
         steps: list[EditStep] = []
         phase_latents: dict[str, torch.Tensor] = {}
         last_image = source_image
@@ -289,14 +299,15 @@ class EditRun:
             latent = w0.detach().clone().requires_grad_(True)
             optimizer = torch.optim.Adam([latent], lr=req.lr)
             mask = torch.ones(g.config.n_latent, device=models.device)
+            schedule = speedup.FastSchedule(n_steps, req.lr) if fast else None
             img_gen = None
-            for i in range(req.steps):
+            for i in range(n_steps):
                 if self.cancel_event.is_set():
                     cancelled = True
                     break
-                lr = get_lr(i / req.steps, req.lr)
+                lr = schedule.lr(i) if schedule is not None else get_lr(i / n_steps, req.lr)
                 optimizer.param_groups[0]["lr"] = lr
-                img_gen = g.synthesis(latent)
+                img_gen = g.synthesis(latent, resolution=resolution, precise=not fast)
                 fi = normalize(models.space.clip.encode_image(clip_view(img_gen, req.clip_input)).float())
                 per_target = 1 - (fi @ embeds.T)[0] * COS_SCALE
                 cos_loss = (per_target * weights).sum()
@@ -319,16 +330,21 @@ class EditRun:
                 loss.backward()
                 grad = latent.grad.detach().clone().cpu() if req.record else None
                 optimizer.step()
+                loss_value = float(loss.detach())
+                if schedule is not None:
+                    schedule.observe(i, loss_value)
+                stop = schedule is not None and schedule.done(i + 1)
                 preview = None
                 k = max(1, req.preview_every)
-                if i % k == 0 or i == req.steps - 1:
-                    preview = to_uint8(img_gen)
+                if i % k == 0 or i == n_steps - 1 or stop:
+                    preview = self._preview(img_gen, latent, fast)
                     last_image = preview
+                remaining_phases = (len(phases) - p_index - 1) * n_steps
                 step = EditStep(
-                    step=p_index * req.steps + i,
-                    total=total,
+                    step=done_before + i,
+                    total=done_before + (schedule.end if schedule is not None else n_steps) + remaining_phases,
                     lr=lr,
-                    loss=float(loss.detach()),
+                    loss=loss_value,
                     cos_loss=float(cos_loss.detach()),
                     sim_loss=float(sim.detach()),
                     id_loss=id_value,
@@ -340,15 +356,18 @@ class EditRun:
                     latent=latent.detach().clone().cpu() if req.record else None,
                     grad=grad,
                 )
-                steps.append(replace(step, preview=None))
+                steps.append(step)
                 yield step
+                if stop:
+                    break
+            done_before = len(steps)
             phase_latents[phase] = latent.detach().clone()
             if cancelled:
                 break
-            if req.final_image == "original" and img_gen is not None and len(phases) == 1:
+            if req.final_image == "original" and img_gen is not None and len(phases) == 1 and not fast:
                 last_image = to_uint8(img_gen)
         final = self._combine(phase_latents, w0) if not cancelled else latent.detach().clone()
-        if cancelled or req.final_image == "final_latent" or len(phases) > 1:
+        if cancelled or req.final_image == "final_latent" or len(phases) > 1 or fast:
             image = render(models, final) if not cancelled else last_image
         else:
             image = last_image
@@ -361,6 +380,14 @@ class EditRun:
             cancelled=cancelled,
             phase_latents={k: v.cpu() for k, v in phase_latents.items()},
         )
+
+    def _preview(self, img_gen: torch.Tensor, latent: torch.Tensor, fast: bool) -> np.ndarray:
+        """The step's picture at full size: the optimised image itself, or (fast mode, which
+        optimises at a lower resolution) a no-grad render of the updated latent."""
+        if img_gen.shape[-1] == self.models.generator.config.size:
+            return to_uint8(img_gen)
+        with torch.no_grad():
+            return to_uint8(self.models.generator.synthesis(latent.detach(), precise=not fast))
 
     def _combine(self, phase_latents: dict[str, torch.Tensor], w0: torch.Tensor) -> torch.Tensor:
         if "joint" in phase_latents:

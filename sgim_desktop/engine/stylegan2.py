@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgim_desktop.engine.safe_load import load_checkpoint
+from sgim_desktop.engine.speed import use_winograd, winograd_conv3x3
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 _BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
@@ -59,14 +60,20 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int
 _CPU_GEMM_MAX_PIXELS = 64 * 64
 
 
-def _use_gemm(x: torch.Tensor, gemm: bool | None) -> bool:
-    """Whether to run a convolution as a matrix product (see ``conv2d``); ``gemm`` forces the choice."""
+def _use_gemm(x: torch.Tensor, gemm: bool | None, kernel_size: int = 3) -> bool:
+    """Whether to run a convolution as a matrix product (see ``conv2d``); ``gemm`` forces the choice.
+
+    A 1x1 convolution is a plain matrix product with no unfolding, and oneDNN's kernels for the
+    ToRGB shape (3 outputs) are several times slower than it, so 1x1 always runs as one.
+    """
     if gemm is not None:
         return gemm
+    if kernel_size == 1:
+        return True
     return x.device.type != "cpu" or x.shape[-2] * x.shape[-1] <= _CPU_GEMM_MAX_PIXELS
 
 
-def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None) -> torch.Tensor:
+def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None, fast: bool = False) -> torch.Tensor:
     """Stride-1 'same' convolution with an odd square kernel, summed accurately.
 
     The gradient with respect to the latent is a small difference of large terms (demodulation
@@ -75,12 +82,26 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None) -
     than a GEMM, which made float32 gradients 1000 times less accurate at 64px. So wide layers run
     as a matrix product over unfolded patches. That is also the path on CUDA, where a matmul stays
     full float32 by default while cuDNN convolutions may use TF32; no global backend flag is touched.
+
+    ``fast`` (the fast speed mode) trades those accurate sums for speed: NNPACK's Winograd kernels
+    where they pay (wide CPU layers, see ``speed.use_winograd``), else the backend's direct ones.
     """
-    if not _use_gemm(x, gemm):
+    if fast:
+        if use_winograd(x, weight) and not weight.requires_grad:
+            return winograd_conv3x3(x, weight)
+        gemm = weight.shape[-1] == 1
+    if not _use_gemm(x, gemm, weight.shape[-1]):
         return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
     batch, channels, height, width = x.shape
     out_channels, k = weight.shape[0], weight.shape[-1]
-    cols = x.reshape(batch, channels, height * width) if k == 1 else F.unfold(x, k, padding=k // 2)
+    if k == 1:
+        # Kept (out x in) @ (in x pixels): matmul would fold a batched product into (pixels x in) @ (in x 3),
+        # a shape BLAS runs tens of times slower for ToRGB's three outputs.
+        w = weight.reshape(out_channels, channels)
+        cols = x.reshape(batch, channels, height * width)
+        out = torch.mm(w, cols[0])[None] if batch == 1 else torch.bmm(w.expand(batch, -1, -1), cols)
+        return out.view(batch, out_channels, height, width)
+    cols = F.unfold(x, k, padding=k // 2)
     out = torch.matmul(weight.reshape(out_channels, channels * k * k), cols)
     return out.view(batch, out_channels, height, width)
 
@@ -176,21 +197,49 @@ class ModulatedConv2d(nn.Module):
             self.blur = Blur(pad=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=factor**2)
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1.0)
         self.scale = 1 / math.sqrt(in_channel * kernel_size**2)
+        self._frozen: tuple[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def _weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The scaled weight, its (in, out) transpose for up-sampling, and (in, out) tap energies.
+
+        They depend only on the stored weight, so while it is frozen they are computed once, not at
+        every step (the same ops, so the same values); a trainable weight gets them in the graph.
+        """
+        key = (self.weight._version, self.weight.device, self.weight.dtype)
+        if self._frozen is not None and self._frozen[0] == key and not self.weight.requires_grad:
+            return self._frozen[1]
+        weight = self.scale * self.weight[0]
+        transposed = weight.transpose(0, 1)
+        energy = weight.square().sum((2, 3)).transpose(0, 1)
+        if self.weight.requires_grad:
+            self._frozen = None
+            return weight, transposed, energy
+        derived = (weight, transposed.contiguous() if self.upsample else transposed, energy)
+        self._frozen = (key, derived)
+        return derived
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """``fast``: faster kernels with less accurate sums (see ``conv2d``)."""
+        out, demod = self.undemodulated(x, style, fast)
+        if demod is None:
+            return out
+        return out * demod.view(x.shape[0], self.out_channel, 1, 1)
+
+    def undemodulated(self, x: torch.Tensor, style: torch.Tensor, fast: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The convolution of the modulated input, and the (batch, out) demodulation factors still to apply."""
         batch = x.shape[0]
         s = self.modulation(style)
-        weight = self.scale * self.weight[0]
+        weight, transposed, tap_energy = self._weights()
         x = x * s.view(batch, self.in_channel, 1, 1)
         if self.upsample:
-            out = self.blur(conv_transpose2d(x, weight.transpose(0, 1), stride=2))
+            out = self.blur(conv_transpose2d(x, transposed, stride=2, gemm=False if fast else None))
         else:
-            out = conv2d(x, weight)
-        if self.demodulate:
-            # |W s|^2 per output channel (the original's demodulation), without per-sample weights.
-            energy = s.square() @ weight.square().sum((2, 3)).transpose(0, 1)
-            out = out * torch.rsqrt(energy + _EPS).view(batch, self.out_channel, 1, 1)
-        return out
+            out = conv2d(x, weight, fast=fast)
+        if not self.demodulate:
+            return out, None
+        # |W s|^2 per output channel (the original's demodulation), without per-sample weights.
+        energy = s.square() @ tap_energy
+        return out, torch.rsqrt(energy + _EPS)
 
 
 class NoiseInjection(nn.Module):
@@ -224,8 +273,17 @@ class StyledConv(nn.Module):
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise))
+    def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        if not fast:
+            return self.activate(self.noise(self.conv(x, style), noise))
+        # The same maths in three passes over the activations instead of five: the sqrt(2) gain moves
+        # inside the leaky ReLU (it is positively homogeneous) into the demodulation, bias and noise
+        # factors, and the demodulation, bias and noise are applied in one fused multiply-add.
+        out, demod = self.conv.undemodulated(x, style, fast=True)
+        gain = _LRELU_GAIN
+        z = torch.addcmul((self.activate.bias * gain).view(1, -1, 1, 1), out, (demod * gain)[:, :, None, None])
+        z.add_(noise * (self.noise.weight * gain))
+        return F.leaky_relu_(z, _LRELU_SLOPE)
 
 
 class ToRGB(nn.Module):
@@ -357,24 +415,35 @@ class StyleGAN2Generator(nn.Module):
             w = self.truncate(w, truncation, mean_latent)
         return w.unsqueeze(1).repeat(1, self.n_latent, 1)
 
-    def synthesis(self, w_plus: torch.Tensor) -> torch.Tensor:
-        """W+ (B, n_latent, style_dim) -> image (B, 3, size, size), roughly in [-1, 1], with the stored noise."""
+    def synthesis(self, w_plus: torch.Tensor, *, resolution: int | None = None, precise: bool = True) -> torch.Tensor:
+        """W+ (B, n_latent, style_dim) -> image (B, 3, size, size), roughly in [-1, 1], with the stored noise.
+
+        ``resolution`` stops at that size (a power of two up to ``size``) and returns the RGB image
+        built so far: what the full image is before the higher layers add their detail. ``precise``
+        False runs the 3x3 convolutions with faster kernels that sum less accurately (see ``conv2d``).
+        """
         expected = (self.n_latent, self.config.style_dim)
         if w_plus.ndim != 3 or tuple(w_plus.shape[1:]) != expected:
             raise BadInputError(
                 f"latent of shape {tuple(w_plus.shape)} does not fit this {self.config.size}px generator, "
                 f"which needs (batch, {expected[0]}, {expected[1]})"
             )
+        stop = self.config.size if resolution is None else int(resolution)
+        if stop < 4 or stop > self.config.size or stop & (stop - 1):
+            raise ValueError(f"resolution must be a power of two from 4 to {self.config.size}, got {resolution}")
+        fast = not precise
         noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
         out = self.input(w_plus.shape[0])
-        out = self.conv1(out, w_plus[:, 0], noise[0])
+        out = self.conv1(out, w_plus[:, 0], noise[0], fast)
         skip = self.to_rgb1(out, w_plus[:, 1])
         i = 1
         for up_conv, conv, to_rgb, noise1, noise2 in zip(
             self.convs[::2], self.convs[1::2], self.to_rgbs, noise[1::2], noise[2::2]
         ):
-            out = up_conv(out, w_plus[:, i], noise1)
-            out = conv(out, w_plus[:, i + 1], noise2)
+            if skip.shape[-1] >= stop:
+                break
+            out = up_conv(out, w_plus[:, i], noise1, fast)
+            out = conv(out, w_plus[:, i + 1], noise2, fast)
             skip = to_rgb(out, w_plus[:, i + 2], skip)
             i += 2
         return skip

@@ -1,0 +1,210 @@
+"""What makes an edit step cheap without changing what it computes, and what the fast mode trades.
+
+Exact (the default, the parity reference) and fast share these:
+- the allocator keeps freed memory (``keep_freed_memory``): a step frees and re-allocates the same
+  large activations every time, and glibc hands each one back to the kernel, so every new one paid
+  page faults that cost more than the arithmetic of a memory-bound op (5x on a 33 MB multiply);
+- CLIP's 224 px view as two small matrix products (``original_clip_view``): the same linear map as
+  the original's nearest x7 up-sampling and average pooling, without the 7x image (616 MB at 1024 px);
+- ToRGB's 1x1 convolutions as plain matrix products, and the frozen weights' derived tensors
+  (scaled weight, transpose, tap energies) computed once (``stylegan2.ModulatedConv2d``);
+- targets and the source image's identity features computed once per edit (``edit.py``).
+
+Fast mode (``EditRequest.speed = "fast"``) also:
+- runs the generator during the optimisation only up to the smallest resolution CLIP's 224 px view
+  can use (256 px); previews are rendered at full size, and the result with the exact kernels;
+- runs the 3x3 convolutions with NNPACK's Winograd kernels where they pay and the backend's direct
+  kernels elsewhere: 2-3x faster on wide layers, with less accurate sums;
+- runs the original's schedule in 40% of the steps (``fast_steps``), and starts its ramp-down
+  early when the loss stalls (``FastSchedule``).
+``sgim-desktop bench`` measures what each costs and the objective each reaches (docs/speed.md).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import sys
+from functools import lru_cache
+
+import torch
+
+CLIP_SIZE = 224
+_NEAREST_FACTOR = 7
+# Fast mode renders at least this size while optimising: the smallest generator size >= CLIP_SIZE.
+FAST_MIN_RESOLUTION = 256
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_KEEP_BYTES = 1 << 30
+_kept = False
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks for reuse instead of returning each to the kernel.
+
+    Only on Linux with glibc (elsewhere the allocators already cache); idempotent. The resident
+    size then stays near the step's peak between steps, which it reaches every step anyway.
+    """
+    global _kept
+    if _kept:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP_BYTES))
+    _kept = ok
+    return ok
+
+
+@lru_cache(maxsize=16)
+def clip_view_matrix(size: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(224, size): row j averages the source pixels that the j-th pooling window of the x7 image covers."""
+    k = size // 32
+    up = torch.arange(CLIP_SIZE * k)
+    matrix = torch.zeros(CLIP_SIZE, size, dtype=torch.float64)
+    matrix.index_put_((up // k, up // _NEAREST_FACTOR), torch.ones(up.numel(), dtype=torch.float64), accumulate=True)
+    return (matrix / k).to(device=device, dtype=dtype)
+
+
+def original_clip_view(image: torch.Tensor) -> torch.Tensor:
+    """The original's 224 px CLIP input (nearest x7, then average pooling by size // 32) as A @ X @ A^T.
+
+    The weights are counts over 7 and size // 32, exact in float32; only the order of the sums
+    differs from pooling the 7x image, at float rounding.
+    """
+    size = image.shape[-1]
+    a = clip_view_matrix(size, image.device, image.dtype)
+    return torch.matmul(torch.matmul(a, image), a.t())
+
+
+def optimisation_resolution(size: int, speed: str) -> int:
+    """The resolution the generator runs to while optimising: full size in exact mode."""
+    if speed == "fast":
+        return min(size, FAST_MIN_RESOLUTION)
+    return size
+
+
+FAST_STEP_FRACTION = 0.4
+_RAMPDOWN = 0.25  # the original schedule's share of steps spent lowering the learning rate
+_RAMPUP = 0.05
+
+
+def fast_steps(steps: int) -> int:
+    """Fast mode runs the original's schedule shape (ramp-up, plateau, cosine ramp-down) in fewer steps."""
+    return max(1, round(steps * FAST_STEP_FRACTION))
+
+
+class FastSchedule:
+    """The original's learning-rate schedule over ``steps``, that lands early when the loss stalls.
+
+    The loss of a latent optimised with Adam at a constant rate jitters around a level; most of the
+    final gain comes in the cosine ramp-down that ends the schedule. So instead of stopping where
+    the loss stalls (measured: a worse result), the ramp-down starts there: once the mean loss of
+    the last ``window`` steps is no lower than the window before by ``rel_tol``, the schedule ends
+    one ramp-down length later.
+    """
+
+    def __init__(self, steps: int, lr: float, rel_tol: float = 1e-3, land_early: bool = True):
+        self.steps, self.lr0, self.rel_tol, self.land_early = steps, lr, rel_tol, land_early
+        self.end = steps
+        self.landing = max(1, round(_RAMPDOWN * steps))
+        self.window = max(5, steps // 10)
+        self.losses: list[float] = []
+
+    def lr(self, i: int) -> float:
+        if self.end == self.steps:
+            from sgim_desktop.engine.edit import get_lr
+
+            return get_lr(i / self.steps, self.lr0)
+        ramp = min(1.0, (self.end - i) / self.landing)
+        return self.lr0 * (0.5 - 0.5 * math.cos(ramp * math.pi))
+
+    def done(self, i: int) -> bool:
+        return i >= self.end
+
+    def observe(self, i: int, loss: float) -> None:
+        """Record step i's loss; may move the end earlier (only while the rate is still at its plateau)."""
+        self.losses.append(loss)
+        w = self.window
+        if not self.land_early or self.end != self.steps or len(self.losses) < 2 * w:
+            return
+        if i < _RAMPUP * self.steps + 2 * w or i + 1 + self.landing >= self.steps - self.landing:
+            return
+        recent = sum(self.losses[-w:]) / w
+        before = sum(self.losses[-2 * w:-w]) / w
+        if before - recent < self.rel_tol * abs(before):
+            self.end = i + 1 + self.landing
+
+
+@lru_cache(maxsize=1)
+def winograd_available() -> bool:
+    """Whether torch has NNPACK here (x86 and ARM builds on Linux and macOS), initialising it if so.
+
+    torch sizes NNPACK's thread pool once, at its first convolution. It is given one thread fewer
+    than torch's own (at least one): that pool spin-waits for its threads, so it needs a core to
+    spare for everything else that runs (the window, the audio, other programs). On a shared
+    2-core machine a convolution took 190 ms with two threads and 80-140 ms with one.
+    """
+    try:
+        if not torch._nnpack_available():
+            return False
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, threads - 1))
+        try:
+            torch._nnpack_spatial_convolution(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), torch.zeros(1), [1, 1])
+        finally:
+            torch.set_num_threads(threads)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# NNPACK's Winograd kernels beat oneDNN's direct ones by 2-3x on wide layers, and lose on narrow
+# high-resolution ones and on small images (measured on AVX2: 512ch@64px 3x, 128ch@256px 2x,
+# 32ch@1024px 0.8x, 512ch@16px 1x).
+_WINOGRAD_MIN_CHANNELS = 128
+_WINOGRAD_MIN_PIXELS = 32 * 32
+
+
+def use_winograd(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and weight.shape[-1] == 3
+        and min(weight.shape[0], weight.shape[1]) >= _WINOGRAD_MIN_CHANNELS
+        and x.shape[-2] * x.shape[-1] >= _WINOGRAD_MIN_PIXELS
+        and winograd_available()
+    )
+
+
+class _Winograd3x3(torch.autograd.Function):
+    """A 3x3 'same' convolution with a constant weight, forward and input gradient both by NNPACK.
+
+    The input gradient of a stride-1 'same' convolution is another one, with the weight's in and
+    out channels swapped and its taps flipped, so both directions use the fast kernel.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(weight)
+        zeros = torch.zeros(weight.shape[0], dtype=x.dtype)
+        return torch._nnpack_spatial_convolution(x.contiguous(), weight.contiguous(), zeros, [1, 1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (weight,) = ctx.saved_tensors
+        flipped = weight.transpose(0, 1).flip(2, 3).contiguous()
+        zeros = torch.zeros(flipped.shape[0], dtype=grad.dtype)
+        return torch._nnpack_spatial_convolution(grad.contiguous(), flipped, zeros, [1, 1]), None
+
+
+def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Fast mode's 3x3 convolution (the weight must not need a gradient)."""
+    return _Winograd3x3.apply(x, weight.detach())
