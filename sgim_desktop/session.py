@@ -21,6 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+    from sgim_desktop.engine.align import Aligned
     from sgim_desktop.engine.audio import Sound
 
 MixMode = Literal["joint", "splice"]
@@ -44,6 +45,7 @@ class MixSettings:
     layer_masking: bool = False
     device: str = "auto"
     preview_every: int = 5
+    invert_steps: int = 500
 
     def changed_fields(self, other: "MixSettings") -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
@@ -75,20 +77,51 @@ class MixSettings:
 
 
 @dataclass(frozen=True, eq=False)
+class PhotoOrigin:
+    """The real photo a latent was inverted from, and where its square sits in it (what paste-back needs)."""
+
+    photo: np.ndarray
+    aligned: "Aligned"
+    path: str | None = None
+    face: int | None = None
+    faces: int = 0
+    psnr: float = 0.0
+    perceptual: bool = False
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name if self.path else "a photo"
+
+    def describe(self) -> str:
+        if self.face is None:
+            return f"{self.name} (whole picture)"
+        return f"{self.name} (face {self.face + 1} of {self.faces})" if self.faces > 1 else self.name
+
+
+@dataclass(frozen=True, eq=False)
 class Source:
-    """Where the picture comes from: a seed of a generator (with truncation) or a saved latent."""
+    """Where the picture comes from: a seed of a generator (with truncation), a saved latent, or a photo.
+
+    A photo source is a latent too (the photo's inversion); ``photo`` keeps the photo itself so an
+    edit can be pasted back into it.
+    """
 
     generator_id: str
     seed: int | None = 0
     truncation: float = 0.7
     latent: "torch.Tensor | None" = None
     latent_path: str | None = None
+    photo: PhotoOrigin | None = None
 
     @property
     def kind(self) -> str:
+        if self.photo is not None:
+            return "photo"
         return "latent" if self.latent is not None else "seed"
 
     def describe(self) -> str:
+        if self.photo is not None:
+            return f"photo {self.photo.describe()}"
         if self.latent is not None:
             return f"latent {Path(self.latent_path).name}" if self.latent_path else "a latent"
         return f"seed {self.seed}, truncation {self.truncation:g}"

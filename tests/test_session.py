@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sgim_desktop.engine.audio import Sound, decode
-from sgim_desktop.session import EditRecord, MixSettings, Session, SoundClip, Source, side_by_side
+from sgim_desktop.session import EditRecord, MixSettings, PhotoOrigin, Session, SoundClip, Source, side_by_side
 from tests.conftest import SAMPLE_AUDIO
 
 
@@ -163,6 +163,20 @@ def test_undo_history_is_bounded():
 def test_a_source_describes_itself(latent_path, expected):
     latent = torch.zeros(1, 10, 512) if latent_path else None
     assert Source(generator_id="g", seed=4, truncation=0.5, latent=latent, latent_path=latent_path).describe() == expected
+
+
+def test_a_photo_source_is_a_latent_that_keeps_its_photo_for_paste_back():
+    from sgim_desktop.engine.align import centre_crop
+
+    photo = np.zeros((30, 40, 3), np.uint8)
+    aligned = centre_crop(photo, 16)
+    face = PhotoOrigin(photo=photo, aligned=aligned, path="/x/me.jpg", face=1, faces=3)
+    source = Source(generator_id="g", seed=None, latent=torch.zeros(1, 10, 512), photo=face)
+    assert source.kind == "photo" and source.describe() == "photo me.jpg (face 2 of 3)"
+    assert source.photo.aligned.alignment.photo_size == (40, 30)
+    whole = Source(generator_id="g", seed=None, latent=torch.zeros(1, 10, 512),
+                   photo=PhotoOrigin(photo=photo, aligned=aligned, path="/x/me.jpg"))
+    assert whole.describe() == "photo me.jpg (whole picture)"
 
 
 def test_a_recorded_sound_has_no_path_but_a_name():

@@ -3,6 +3,8 @@
 The window holds a ``Session`` (the document, with undo/redo) and one ``EngineWorker`` (the only way
 to the engine). Every handler here does a few milliseconds of work at most: reading files,
 rendering and editing are queued on the worker, whose signals come back with images and plain data.
+A photo is opened the same way: the worker reads it, finds and aligns its face (asking which one
+when there are several), inverts it with previews, and the latent found becomes the source.
 """
 
 from __future__ import annotations
@@ -45,11 +47,20 @@ from PySide6.QtWidgets import (
 
 from sgim_desktop.session import EditRecord, MixSettings, Session, SessionState, SoundClip, Source
 from sgim_desktop.ui.canvas import ImageCanvas, to_qimage
+from sgim_desktop.ui.face_chooser import FaceChooser
 from sgim_desktop.ui.mixer import MAX_SEED, MixerPanel, SourcePanel
 from sgim_desktop.ui.recorder import RecorderPanel
 from sgim_desktop.ui.settings import WindowSettings
 from sgim_desktop.ui.waveform import WaveformView
-from sgim_desktop.ui.worker import CatalogModels, EditJob, EngineWorker, ModelProvider
+from sgim_desktop.ui.worker import (
+    CatalogModels,
+    EditJob,
+    EngineWorker,
+    FoundFaces,
+    InvertedPhoto,
+    ModelProvider,
+    PhotoJob,
+)
 
 SOUND_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au",
                   ".snd", ".w64", ".caf"}
@@ -57,9 +68,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".g
 LATENT_SUFFIXES = {".pt", ".pth", ".safetensors"}
 OPEN_FILTER = ("Sounds, latents and pictures (" + " ".join(f"*{s}" for s in sorted(SOUND_SUFFIXES | LATENT_SUFFIXES
                | IMAGE_SUFFIXES)) + ");;Sounds (" + " ".join(f"*{s}" for s in sorted(SOUND_SUFFIXES))
+               + ");;Photos (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
                + ");;Latents (*.pt *.pth *.safetensors);;All files (*)")
-NO_PHOTOS = ("{name}: editing real photos is not available yet. Start from a generated picture "
-             "(New random) or a saved latent (.pt) instead.")
+PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 CACHE_IMAGES = 24
 
 
@@ -143,6 +154,12 @@ class MainWindow(QMainWindow):
 
         self._running: EditJob | None = None
         self._queued: EditJob | None = None
+        self._photo: PhotoJob | None = None  # the photo being opened (read, faces, inversion)
+        self._photo_waiting: PhotoJob | None = None  # opens when the running edit ends
+        self._photo_offer: PhotoJob | None = None  # no face found: the whole picture is offered
+        self._photo_token = 0
+        self._photo_on_canvas = False
+        self.face_chooser: FaceChooser | None = None
         self._batch = 0
         self._edit_when_sounds_ready: set[int] = set()
         self._source_token = 0
@@ -230,6 +247,7 @@ class MainWindow(QMainWindow):
         self.source_panel.seedChanged.connect(self._seed_changed)
         self.source_panel.randomRequested.connect(self.new_random_source)
         self.source_panel.openLatentRequested.connect(self._ask_open_latent)
+        self.source_panel.openPhotoRequested.connect(self._ask_open_photo)
         self.mixer = MixerPanel()
         self.mixer.settingsChanged.connect(self._mixer_changed)
         self.mixer.clipWeightChanged.connect(self._clip_weight_changed)
@@ -240,7 +258,7 @@ class MainWindow(QMainWindow):
         self.edit_button.clicked.connect(self.run_edit)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("stopButton")
-        self.stop_button.setToolTip("Stop the running edit (Esc)")
+        self.stop_button.setToolTip("Stop the running edit or the photo being opened (Esc)")
         self.stop_button.setEnabled(False)
         self.stop_button.setMinimumHeight(36)
         self.stop_button.clicked.connect(self.cancel_edit)
@@ -309,23 +327,28 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.open_action = self._action("&Open…", self._ask_open, K.Open, "Open sounds, a latent or a picture")
+        self.open_action = self._action("&Open…", self._ask_open, K.Open, "Open sounds, a latent or a photo")
         self.add_sound_action = self._action("&Add Sound to Mix…", self._ask_add_sound, "Ctrl+Shift+O",
                                              "Add a sound to the sounds already in the mix")
         self.open_latent_action = self._action("Open &Latent…", self._ask_open_latent, None,
                                                "Start from a latent saved earlier")
+        self.open_photo_action = self._action("Open &Photo…", self._ask_open_photo, "Ctrl+Shift+P",
+                                              "Edit a photo of your own: its face (or centre) is found and inverted")
         self.export_png_action = self._action("&Export Picture…", self._ask_export_png, K.Save,
                                               "Save the edited picture as PNG")
         self.export_side_action = self._action("Export &Side by Side…", self._ask_export_side, "Ctrl+Shift+S",
                                                "Save before and after next to each other as PNG")
         self.export_latent_action = self._action("Export La&tent…", self._ask_export_latent, "Ctrl+Alt+S",
                                                  "Save the edited latent (to edit it again later)")
+        self.export_photo_action = self._action("Export &Photo…", self._ask_export_photo, "Ctrl+E",
+                                                "Save the whole photo with the edit pasted back, at its own size")
         self.quit_action = self._action("&Quit", self.close, K.Quit)
         self.undo_action = self._action("&Undo", self.undo, K.Undo)
         self.redo_action = self._action("&Redo", self.redo, K.Redo)
         self.edit_action = self._action("&Edit Picture", self.run_edit, ["Ctrl+Return", "Ctrl+Enter"],
                                         "Move the picture toward the sound and text")
-        self.stop_action = self._action("&Stop Edit", self.cancel_edit, "Esc", "Stop the running edit")
+        self.stop_action = self._action("&Stop", self.cancel_edit, "Esc",
+                                        "Stop the running edit or the photo being opened")
         self.random_action = self._action("&New Random Picture", self.new_random_source, K.New,
                                           "A new random picture from the chosen generator")
         self.fit_action = self._action("Zoom to &Fit", self.canvas.zoom_fit, "Ctrl+0")
@@ -342,10 +365,12 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         file_menu.addAction(self.add_sound_action)
         file_menu.addAction(self.open_latent_action)
+        file_menu.addAction(self.open_photo_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.export_png_action)
+        file_menu.addAction(self.export_photo_action)
         file_menu.addAction(self.export_side_action)
         file_menu.addAction(self.export_latent_action)
         file_menu.addSeparator()
@@ -382,6 +407,14 @@ class MainWindow(QMainWindow):
         w.editCancelled.connect(self._edit_cancelled)
         w.editFailed.connect(self._edit_failed)
         w.strengthRendered.connect(self._strength_rendered)
+        w.photoStage.connect(self._photo_stage)
+        w.photoFaces.connect(self._photo_faces)
+        w.photoAligned.connect(self._photo_aligned)
+        w.photoProgress.connect(self._photo_progress)
+        w.photoPreview.connect(self._photo_preview)
+        w.photoInverted.connect(self._photo_inverted)
+        w.photoCancelled.connect(self._photo_cancelled)
+        w.photoFailed.connect(self._photo_failed)
         w.exported.connect(lambda kind, path: self.show_message(f"Saved {path}", "info"))
         w.failed.connect(self._worker_failed)
 
@@ -398,9 +431,12 @@ class MainWindow(QMainWindow):
         self.status_label.setText(text)
 
     def _message_action(self) -> None:
-        if self._message_action_kind == "models":
-            self.open_models_dialog()
+        kind = self._message_action_kind
         self.message_bar.hide()
+        if kind == "models":
+            self.open_models_dialog()
+        elif kind == "whole_photo":
+            self.use_whole_photo()
 
     # -- models ----------------------------------------------------------------------------------
 
@@ -487,8 +523,8 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _show_picture(self, state: SessionState) -> None:
-        if self._running is not None:
-            return  # while an edit runs the canvas shows its previews
+        if self._running is not None or self._photo_on_canvas:
+            return  # while an edit or an inversion runs the canvas shows its previews
         record = state.edit
         if record is not None:
             if record.source is not self._shown_source or not self.canvas.has_source():
@@ -535,15 +571,15 @@ class MainWindow(QMainWindow):
         if token != self._source_token or source is None:
             return
         self._remember(self._source_images, source, image)
-        if self.session.state.edit is None and self._running is None:
+        if self.session.state.edit is None and self._running is None and not self._photo_on_canvas:
             self.canvas.set_source(image)
         self.set_status(f"Picture from {source.describe()}")
 
     def _strength_rendered(self, number: int, strength: float, image: np.ndarray) -> None:
         self._remember(self._strength_images, (number, strength), image)
         state = self.session.state
-        if (self._running is None and state.edit is not None and state.edit.number == number
-                and state.settings.strength == strength):
+        if (self._running is None and not self._photo_on_canvas and state.edit is not None
+                and state.edit.number == number and state.settings.strength == strength):
             self.canvas.set_edit(image)
 
     @staticmethod
@@ -617,7 +653,8 @@ class MainWindow(QMainWindow):
         has_edit = s.state.edit is not None
         for a in (self.export_png_action, self.export_side_action, self.export_latent_action):
             a.setEnabled(has_edit)
-        running = self._running is not None
+        self.export_photo_action.setEnabled(has_edit and s.state.edit.source.photo is not None)
+        running = self._running is not None or self._photo is not None
         self.stop_action.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.edit_button.setText("Edit again" if has_edit and not running else "Edit picture")
@@ -739,12 +776,15 @@ class MainWindow(QMainWindow):
     # -- opening files ---------------------------------------------------------------------------
 
     def open_paths(self, paths: list[str], sound_mode: str = "replace") -> None:
-        """Open files the way a drop does: sounds into the mix, a latent as the source, a message for the rest.
+        """Open files the way a drop does: sounds into the mix, a photo or a latent as the source, a message
+        for the rest.
 
-        Several sounds dropped together are mixed together; of several latents the first is used.
+        Several sounds dropped together are mixed together; of several pictures the first photo (else
+        the first latent) is used.
         """
         sounds: list[str] = []
         latents: list[str] = []
+        photos: list[str] = []
         notes: list[str] = []
         for raw in paths:
             path = str(Path(raw).expanduser())
@@ -755,23 +795,32 @@ class MainWindow(QMainWindow):
             elif kind == "latent":
                 latents.append(path)
             elif kind == "image":
-                notes.append(NO_PHOTOS.format(name=name))
+                photos.append(path)
             elif kind == "folder":
                 notes.append(f"{name} is a folder: drop the files inside it instead.")
             elif kind == "missing":
                 notes.append(f"{path}: no such file.")
             else:
                 notes.append(f"{name}: not a sound, latent or picture file sgim-desktop can use "
-                             "(sounds: WAV, FLAC, OGG, MP3, AIFF; latents: .pt).")
-        if len(latents) > 1:
-            notes.append(f"Several latents at once: using {Path(latents[0]).name}, "
-                         + ", ".join(Path(p).name for p in latents[1:]) + " left out.")
+                             "(sounds: WAV, FLAC, OGG, MP3, AIFF; latents: .pt; photos: PNG, JPEG, WebP, TIFF).")
+        pictures = photos + latents
+        if len(pictures) > 1:
+            notes.append(f"Several pictures at once: using {Path(pictures[0]).name}, "
+                         + ", ".join(Path(p).name for p in pictures[1:]) + " left out.")
+        missing = self.provider.missing(self._generator_id()) if photos else []
+        if missing:
+            notes.append(f"{Path(photos[0]).name}: opening a photo needs models that are not downloaded yet: "
+                         + "; ".join(missing) + ".")
         if sounds:
             self._open_sounds([(p, None) for p in sounds], sound_mode)
-        if latents:
+        if photos and not missing:
+            self.open_photo(photos[0])
+        elif latents and not photos:
             self.worker.open_latent(latents[0])
         if notes:
-            self.show_message("\n".join(notes), "warning" if (sounds or latents) else "error")
+            opened = bool(sounds) or (bool(photos) and not missing) or (bool(latents) and not photos)
+            action = ("Get models…", "models") if missing else (None, "")
+            self.show_message("\n".join(notes), "warning" if opened else "error", *action)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt naming)
         if event.mimeData().hasUrls():
@@ -801,6 +850,11 @@ class MainWindow(QMainWindow):
         paths, _ = QFileDialog.getOpenFileNames(self, "Add sounds to the mix", self._last_folder(), OPEN_FILTER)
         if paths:
             self.open_paths(paths, sound_mode="add")
+
+    def _ask_open_photo(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo", self._last_folder(), PHOTO_FILTER)
+        if path:
+            self.open_paths([path])
 
     def _ask_open_latent(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open latent", self._last_folder(),
@@ -860,6 +914,10 @@ class MainWindow(QMainWindow):
         state = self.session.state
         if state.source is None:
             self.show_message("There is no picture yet: press New random or open a latent.", "warning")
+            return
+        if self._photo is not None:
+            self.show_message(f"{self._photo.name} is still being opened: edit it when it is ready, or press Stop.",
+                              "warning")
             return
         missing = self.provider.missing(state.source.generator_id)
         if missing:
@@ -928,7 +986,10 @@ class MainWindow(QMainWindow):
         self.worker.start_edit(job)
 
     def cancel_edit(self) -> None:
-        if self._running is not None:
+        """Stop: the photo being opened if there is one, else the running edit."""
+        if self._photo is not None:
+            self.cancel_photo()
+        elif self._running is not None:
             self._queued = None
             self.set_status("Stopping…")
             self.worker.cancel_edit()
@@ -988,11 +1049,152 @@ class MainWindow(QMainWindow):
         job, self._queued = self._queued, None
         if job is not None:
             self._start(job)
+        elif self._photo_waiting is not None:
+            photo, self._photo_waiting = self._photo_waiting, None
+            self._start_photo(photo)
+
+    # -- photos ----------------------------------------------------------------------------------
+
+    def is_opening_photo(self) -> bool:
+        return self._photo is not None
+
+    def open_photo(self, path: str) -> None:
+        """Turn the photo in ``path`` into the source: read, find the face, align, invert (on the worker)."""
+        generator_id = self._generator_id()
+        domain = next((g.domain for g in self.provider.generators() if g.id == generator_id), None)
+        self._photo_token += 1
+        self._start_photo(PhotoJob(token=self._photo_token, path=path, generator_id=generator_id,
+                                   domain="face" if domain == "face" else "scene", settings=self.session.settings))
+
+    def use_whole_photo(self) -> None:
+        """After 'no face found': edit the centre square of that photo instead."""
+        job, self._photo_offer = self._photo_offer, None
+        if job is not None:
+            self._photo_again(job, whole=True)
+
+    def cancel_photo(self) -> None:
+        if self._photo is not None:
+            self._photo_waiting = None
+            self.set_status("Stopping…")
+            self.worker.cancel_photo()
+
+    def _photo_again(self, job: PhotoJob, face: int | None = None, whole: bool = False) -> None:
+        self._photo_token += 1
+        self._start_photo(job.again(self._photo_token, self.session.settings, face, whole))
+
+    def _start_photo(self, job: PhotoJob) -> None:
+        self._close_face_chooser()
+        self._photo_offer = None
+        if self._running is not None:
+            self._photo_waiting = job
+            self.set_status(f"{job.name} opens when the running edit ends.")
+            return
+        if self._photo is not None:
+            self.worker.cancel_photo()
+        self._photo = job
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.canvas.set_busy_text(f"Opening {job.name}…")
+        self.set_status(f"Opening {job.name}…")
+        self._update_actions()
+        self.worker.open_photo(job)
+
+    def _is_current_photo(self, token: int) -> bool:
+        return self._photo is not None and self._photo.token == token
+
+    def _end_photo(self) -> None:
+        self._photo = None
+        self.progress.setVisible(False)
+        self.canvas.set_busy_text("")
+        self._update_actions()
+        if self._photo_on_canvas:
+            self._photo_on_canvas = False
+            self._show_picture_again()
+
+    def _photo_stage(self, token: int, text: str) -> None:
+        if self._is_current_photo(token):
+            self.set_status(text)
+            self.canvas.set_busy_text(text)
+
+    def _photo_faces(self, token: int, found: FoundFaces) -> None:
+        if not self._is_current_photo(token):
+            return
+        self._end_photo()
+        name = found.job.name
+        if not found.faces:
+            self._photo_offer = found.job
+            why = (f"Faces cannot be looked for in {name}: {found.problem}." if found.problem
+                   else f"No face was found in {name}.")
+            self.show_message(f"{why} Edit the whole picture (its centre square) instead?", "warning",
+                              "Use the whole picture", "whole_photo")
+            return
+        chooser = FaceChooser(name, found.thumbnails, [f.describe() for f in found.faces], self)
+        chooser.chosen.connect(lambda index: self._photo_again(found.job, face=index))
+        chooser.wholeChosen.connect(lambda: self._photo_again(found.job, whole=True))
+        chooser.rejected.connect(lambda: self.set_status(f"{name} not opened; the picture is as it was."))
+        self.face_chooser = chooser
+        self.set_status(f"{name} shows {len(found.faces)} faces: choose one.")
+        chooser.open()
+
+    def _close_face_chooser(self) -> None:
+        chooser, self.face_chooser = self.face_chooser, None
+        if chooser is not None:
+            chooser.blockSignals(True)
+            chooser.close()
+            chooser.deleteLater()
+
+    def _photo_aligned(self, token: int, image: np.ndarray) -> None:
+        if self._is_current_photo(token):
+            self._photo_on_canvas = True
+            self.canvas.set_source(image)
+            self.canvas.set_edit(None)
+
+    def _photo_progress(self, token: int, step: int, total: int, psnr: float) -> None:
+        if not self._is_current_photo(token):
+            return
+        self.progress.setRange(0, total)
+        self.progress.setValue(step)
+        self.progress.setFormat(f"photo {step} / {total}")
+        self.canvas.set_busy_text(f"Inverting the photo: step {step} of {total} ({psnr:.1f} dB)")
+
+    def _photo_preview(self, token: int, image: np.ndarray) -> None:
+        if self._is_current_photo(token):
+            self.canvas.set_edit(image)
+
+    def _photo_inverted(self, token: int, result: InvertedPhoto) -> None:
+        if not self._is_current_photo(token):
+            return
+        job = self._photo
+        self._photo_on_canvas = False
+        self._end_photo()
+        origin = result.origin
+        source = Source(generator_id=job.generator_id, seed=None, latent=result.latent, photo=origin)
+        self._remember(self._source_images, source, result.image)
+        self.prefs.add_recent(job.path)
+        self.session.set_source(source, f"Open photo {job.name}")
+        likeness = "" if origin.perceptual else " (pixel loss only: the LPIPS models in Tools ▸ Models make it closer)"
+        self.set_status(f"{origin.describe()} is ready to edit: {result.steps} steps, "
+                        f"{origin.psnr:.1f} dB{likeness}")
+
+    def _photo_cancelled(self, token: int, done: int) -> None:
+        if not self._is_current_photo(token):
+            return
+        job = self._photo
+        self._end_photo()
+        self.show_message(f"Stopped opening {job.name} after {done} of {job.settings.invert_steps} steps; "
+                          "the picture is as it was.", "info")
+
+    def _photo_failed(self, token: int, message: str) -> None:
+        if not self._is_current_photo(token):
+            return
+        self._end_photo()
+        self.show_message(f"Could not open the photo: {message}", "error")
 
     # -- exports ---------------------------------------------------------------------------------
 
     def export(self, kind: str, path: str) -> None:
-        """Write the current edit ('png', 'side_by_side' or 'latent') at the current strength."""
+        """Write the current edit at the current strength: 'png' (the square), 'photo' (pasted back into
+        the photo it came from), 'side_by_side' or 'latent'."""
         record = self.session.state.edit
         if record is None:
             self.show_message("There is no edit to export yet.", "warning")
@@ -1003,6 +1205,8 @@ class MainWindow(QMainWindow):
     def _ask_save(self, title: str, suffix: str, what: str) -> str:
         record = self.session.state.edit
         stem = f"edit-{record.number}" if record else "edit"
+        if record is not None and record.source.photo is not None and record.source.photo.path:
+            stem = f"{Path(record.source.photo.path).stem}-{stem}"
         path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self._last_folder()) / f"{stem}{suffix}"), what)
         if path and not Path(path).suffix:
             path += suffix
@@ -1011,6 +1215,15 @@ class MainWindow(QMainWindow):
     def _ask_export_png(self) -> None:
         if path := self._ask_save("Export picture", ".png", "PNG pictures (*.png)"):
             self.export("png", path)
+
+    def _ask_export_photo(self) -> None:
+        record = self.session.state.edit
+        if record is None or record.source.photo is None:
+            self.show_message("Export Photo is for edits of a photo: open one (File ▸ Open Photo…) and edit it.",
+                              "warning")
+            return
+        if path := self._ask_save("Export photo", ".png", "PNG pictures (*.png)"):
+            self.export("photo", path)
 
     def _ask_export_side(self) -> None:
         if path := self._ask_save("Export before and after", "-side-by-side.png", "PNG pictures (*.png)"):
@@ -1066,6 +1279,7 @@ class MainWindow(QMainWindow):
         if self.models_dialog is not None:
             self.models_dialog.close()
         self.hide()
+        self._close_face_chooser()
         self.worker.shutdown()
         super().closeEvent(event)
 

@@ -43,12 +43,13 @@ def _spin(lo: float, hi: float, step: float, decimals: int, tip: str) -> QDouble
 
 
 class SourcePanel(QGroupBox):
-    """The generator, a seed with its truncation, or a saved latent."""
+    """The generator, a seed with its truncation, a saved latent or a photo."""
 
     generatorChanged = Signal(str)
     seedChanged = Signal(int, float)  # seed, truncation
     randomRequested = Signal()
     openLatentRequested = Signal()
+    openPhotoRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Picture", parent)
@@ -69,6 +70,9 @@ class SourcePanel(QGroupBox):
         self.random_button.setToolTip("A new random picture (Ctrl+N)")
         self.latent_button = QPushButton("Open latent…")
         self.latent_button.setToolTip("Start from a latent saved earlier (.pt)")
+        self.photo_button = QPushButton("Open photo…")
+        self.photo_button.setObjectName("openPhoto")
+        self.photo_button.setToolTip("Edit a photo of your own: its face (or its centre) is found and inverted")
         self.description = QLabel("")
         self.description.setObjectName("sourceDescription")
         self.description.setWordWrap(True)
@@ -84,14 +88,19 @@ class SourcePanel(QGroupBox):
         layout.addLayout(form)
         row = QHBoxLayout()
         row.addWidget(self.description, 1)
-        row.addWidget(self.latent_button)
         layout.addLayout(row)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.photo_button)
+        buttons.addWidget(self.latent_button)
+        layout.addLayout(buttons)
 
         self.generator.currentIndexChanged.connect(self._generator_picked)
         self.seed.valueChanged.connect(self._seed_edited)
         self.truncation.valueChanged.connect(self._seed_edited)
         self.random_button.clicked.connect(self.randomRequested)
         self.latent_button.clicked.connect(self.openLatentRequested)
+        self.photo_button.clicked.connect(self.openPhotoRequested)
         self._quiet = False
 
     def set_generators(self, choices: list[GeneratorChoice], current: str) -> None:
@@ -182,6 +191,12 @@ class MixerPanel(QGroupBox):
         self.steps.setSingleStep(10)
         self.steps.setKeyboardTracking(False)
         self.steps.setToolTip("Optimisation steps (the paper uses 300)")
+        self.invert_steps = QSpinBox()
+        self.invert_steps.setObjectName("invertSteps")
+        self.invert_steps.setRange(1, 5000)
+        self.invert_steps.setSingleStep(50)
+        self.invert_steps.setKeyboardTracking(False)
+        self.invert_steps.setToolTip("Steps that turn an opened photo into a latent (more: a closer likeness)")
         self.lr = _spin(0.001, 1.0, 0.01, 3, "Learning rate of the optimisation")
         self.lr.setObjectName("learningRate")
         self.layer_masking = QCheckBox("Adaptive layer masking")
@@ -206,6 +221,7 @@ class MixerPanel(QGroupBox):
         form.addRow("Closeness (λ sim)", self.lambda_sim)
         form.addRow("Identity (λ id)", self.lambda_id)
         form.addRow("Steps", self.steps)
+        form.addRow("Photo steps", self.invert_steps)
         form.addRow("Learning rate", self.lr)
         form.addRow("", self.layer_masking)
         form.addRow("Device", self.device)
@@ -215,7 +231,7 @@ class MixerPanel(QGroupBox):
 
         for box in (self.text_weight, self.lambda_sim, self.lambda_id, self.lr):
             box.valueChanged.connect(self._edited)
-        for box in (self.split_layer, self.steps):
+        for box in (self.split_layer, self.steps, self.invert_steps):
             box.valueChanged.connect(self._edited)
         self.text.textChanged.connect(self._edited)
         self.mode.currentIndexChanged.connect(self._edited)
@@ -237,6 +253,7 @@ class MixerPanel(QGroupBox):
             lambda_sim=round(self.lambda_sim.value(), 6),
             lambda_id=round(self.lambda_id.value(), 6) if self._face else self._base.lambda_id,
             steps=self.steps.value(),
+            invert_steps=self.invert_steps.value(),
             lr=round(self.lr.value(), 6),
             layer_masking=self.layer_masking.isChecked(),
             device=self.device.currentData(),
@@ -256,6 +273,7 @@ class MixerPanel(QGroupBox):
             self.lambda_sim.setValue(s.lambda_sim)
             self.lambda_id.setValue(s.lambda_id)
             self.steps.setValue(s.steps)
+            self.invert_steps.setValue(s.invert_steps)
             self.lr.setValue(s.lr)
             self.layer_masking.setChecked(s.layer_masking)
             self.device.setCurrentIndex(max(0, self.device.findData(s.device)))

@@ -2,10 +2,11 @@
 
 The window calls the methods of ``EngineWorker`` from the GUI thread; each one only queues a job
 and returns at once. The thread loads models, decodes and prepares sounds, says what it hears,
-renders sources, runs edits, re-renders strengths and writes exports, and answers with signals that
-carry numpy images and plain data. While an edit runs, the light jobs queued meanwhile (a dropped
-sound, a strength change, an export) are served between optimisation steps, so the window never
-waits for an edit to end. Every failure becomes a one-line message, never an exception in Qt.
+renders sources, opens photos (read, find faces, align, invert), runs edits, re-renders strengths and
+writes exports (pasting an edited photo back), and answers with signals that carry numpy images and
+plain data. While an edit or an inversion runs, the light jobs queued meanwhile (a dropped sound, a
+strength change, an export) are served between optimisation steps, so the window never waits for it
+to end. Every failure becomes a one-line message, never an exception in Qt.
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from sgim_desktop.errors import BadInputError, CheckpointError, SgimError
-from sgim_desktop.session import EditRecord, MixSettings, SoundClip, Source
+from sgim_desktop.session import EditRecord, MixSettings, PhotoOrigin, SoundClip, Source
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
     from sgim_desktop.checkpoints.manager import ModelManager
     from sgim_desktop.engine.edit import EditModels
+    from sgim_desktop.engine.faces import Face
 
 PREPARED_CACHE = 8
 WORKER_NICE = 5
@@ -60,6 +65,8 @@ class ModelProvider(Protocol):
 
     def load(self, generator_id: str, device: str) -> "EditModels": ...
 
+    def perceptual(self, device: str) -> "torch.nn.Module | None": ...
+
 
 class CatalogModels:
     """Models from the model manager's folder: the catalog's CLIP and audio encoder, the chosen generator.
@@ -73,6 +80,7 @@ class CatalogModels:
         self._space: dict[str, Any] = {}
         self._generator: tuple[str, str, Any] | None = None
         self._identity: dict[str, Any] = {}
+        self._perceptual: dict[str, Any] = {}
 
     @property
     def manager(self) -> "ModelManager":
@@ -156,14 +164,26 @@ class CatalogModels:
             self._identity[device] = IdentityLoss(load_arcface(self.manager.ensure(spec.id), device=device)).to(device)
         return self._identity[device]
 
+    def perceptual(self, device: str) -> Any:
+        """LPIPS for inversions when its weights are downloaded, else None (the inversion uses pixels only)."""
+        if device not in self._perceptual:
+            from sgim_desktop.engine.perceptual import perceptual_from_manager
+
+            net = perceptual_from_manager(self.manager, download=False, device=device)
+            if net is None:
+                return None  # not kept: it may be downloaded in the models window later
+            self._perceptual = {device: net}
+        return self._perceptual[device]
+
 
 class PrebuiltModels:
     """Models already in memory (tests, screenshots, embedding the window elsewhere)."""
 
     def __init__(self, models: "EditModels", generator_id: str = "prebuilt", name: str = "Prebuilt generator",
-                 domain: str | None = None):
+                 domain: str | None = None, perceptual: Any = None):
         self.models = models
         self.choice = GeneratorChoice(generator_id, name, domain, None)
+        self._perceptual = perceptual
 
     def generators(self) -> list[GeneratorChoice]:
         return [self.choice]
@@ -180,6 +200,9 @@ class PrebuiltModels:
     def load(self, generator_id: str, device: str) -> "EditModels":
         return self.models
 
+    def perceptual(self, device: str) -> Any:
+        return self._perceptual
+
 
 # -------------------------------------------------------------------------------------------------
 # jobs
@@ -194,6 +217,59 @@ class EditJob:
     clips: tuple[SoundClip, ...]
     settings: MixSettings
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class PhotoJob:
+    """One photo to open, as the window asked for it.
+
+    ``domain`` is 'face' (find and align a face) or 'scene' (centre square); ``face`` picks one of
+    several (0 = leftmost) and ``whole`` skips the face search. ``photo`` and ``faces`` are filled in
+    once read, so a job asked ``again`` after a choice neither reads nor searches twice.
+    """
+
+    token: int
+    path: str
+    generator_id: str
+    domain: str
+    settings: MixSettings
+    face: int | None = None
+    whole: bool = False
+    photo: "np.ndarray | None" = None
+    faces: "list[Face] | None" = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name or self.path
+
+    def again(self, token: int, settings: MixSettings, face: int | None = None, whole: bool = False) -> "PhotoJob":
+        return replace(self, token=token, settings=settings, face=face, whole=whole, cancel=threading.Event())
+
+
+@dataclass
+class FoundFaces:
+    """A photo whose face must be chosen: several, left to right, or none (``faces`` empty; ``problem``
+    says why when faces could not be looked for at all, e.g. the detector's weights are missing)."""
+
+    job: PhotoJob
+    thumbnails: list["np.ndarray"]
+    problem: str = ""
+
+    @property
+    def faces(self) -> "list[Face]":
+        return self.job.faces or []
+
+
+@dataclass
+class InvertedPhoto:
+    """A photo turned into a latent: the latent, the generator's rendering of it, and the photo behind it."""
+
+    origin: PhotoOrigin
+    latent: "torch.Tensor"
+    image: "np.ndarray"
+    steps: int
+    seconds: float
 
 
 @dataclass
@@ -295,6 +371,14 @@ class EngineWorker(QObject):
     editFinished = Signal(object)  # EditRecord
     editCancelled = Signal(int, int)  # edit number, steps done
     editFailed = Signal(int, str)  # edit number, message
+    photoStage = Signal(int, str)  # photo token, what happens now
+    photoFaces = Signal(int, object)  # photo token, FoundFaces (a choice is needed)
+    photoAligned = Signal(int, object)  # photo token, the aligned square HxWx3 uint8
+    photoProgress = Signal(int, int, int, float)  # photo token, step done, total, PSNR (dB)
+    photoPreview = Signal(int, object)  # photo token, HxWx3 uint8
+    photoInverted = Signal(int, object)  # photo token, InvertedPhoto
+    photoCancelled = Signal(int, int)  # photo token, steps done
+    photoFailed = Signal(int, str)  # photo token, message
     strengthRendered = Signal(int, float, object)  # edit number, strength, HxWx3 uint8
     exported = Signal(str, str)  # kind, path
     failed = Signal(str, str)  # task, message
@@ -310,6 +394,8 @@ class EngineWorker(QObject):
         self._prepared: dict[str, Any] = {}
         self._labels: list[str] | None = None
         self._current_cancel: threading.Event | None = None
+        self._photo_cancel: threading.Event | None = None
+        self._detector: Any = None
         self._lock = threading.Lock()
         self.edits_run = 0  # how many optimisations ran: a strength change must not add one
 
@@ -326,6 +412,7 @@ class EngineWorker(QObject):
         it runs, so this waits for as long as that step takes.
         """
         self.cancel_edit()
+        self.cancel_photo()
         self._queue.clear()
         self._queue.put(None)
         return self._thread.wait() if self._thread.isRunning() else True
@@ -362,6 +449,18 @@ class EngineWorker(QObject):
             if self._current_cancel is not None:
                 self._current_cancel.set()
 
+    def open_photo(self, job: PhotoJob) -> None:
+        """Read, find the face, align and invert; a photo needing a choice comes back as ``photoFaces``."""
+        with self._lock:
+            self._photo_cancel = job.cancel
+        self._queue.put(_Job("photo", {"job": job}))
+
+    def cancel_photo(self) -> None:
+        """Stops opening the photo (between two inversion steps); safe from any thread."""
+        with self._lock:
+            if self._photo_cancel is not None:
+                self._photo_cancel.set()
+
     def render_strength(self, record: EditRecord, strength: float, device: str) -> None:
         """Only the newest strength waits: dragging the slider never builds a backlog."""
         self._queue.put(_Job("strength", {"record": record, "strength": strength, "device": device}, "strength"))
@@ -386,6 +485,8 @@ class EngineWorker(QObject):
             message = _message(exc)
             if job.kind == "edit":
                 self.editFailed.emit(job.args["job"].number, message)
+            elif job.kind == "photo":
+                self.photoFailed.emit(job.args["job"].token, message)
             elif job.kind == "load_models":
                 self.modelsFailed.emit(message)
             else:
@@ -518,6 +619,14 @@ class EngineWorker(QObject):
 
         if kind == "latent":
             export_latent(record.latent_at(strength), path)
+        elif kind == "photo":
+            from sgim_desktop.engine.align import paste_back
+
+            origin = record.source.photo
+            if origin is None:
+                raise BadInputError("this edit is not of a photo: export the picture instead")
+            edited = self._image_at(record, strength, device)
+            export_png(paste_back(origin.photo, edited, origin.aligned.alignment), path)
         elif kind == "side_by_side":
             export_png(side_by_side(record.source_image, self._image_at(record, strength, device)), path)
         else:
@@ -585,3 +694,67 @@ class EngineWorker(QObject):
             seconds=time.perf_counter() - started,
         )
         self.editFinished.emit(record)
+
+    def _do_photo(self, job: PhotoJob) -> None:
+        """Read the photo, find its faces (face domain), align the chosen one (or the centre), invert it."""
+        from sgim_desktop.engine.images import load_image
+        from sgim_desktop.engine.invert import InvertRequest, prepare_photo, start_inversion
+        from sgim_desktop.engine.photo import face_thumbnails
+
+        if job.cancel.is_set():
+            self.photoCancelled.emit(job.token, 0)
+            return
+        photo = job.photo
+        if photo is None:
+            self.photoStage.emit(job.token, f"Reading {job.name}…")
+            photo = load_image(job.path)
+        use_faces = job.domain == "face" and not job.whole
+        faces = job.faces
+        if use_faces and faces is None:
+            self.photoStage.emit(job.token, f"Looking for faces in {job.name}…")
+            try:
+                detector = self._face_detector()
+            except CheckpointError as exc:
+                self.photoFaces.emit(job.token, FoundFaces(replace(job, photo=photo), [], str(exc)))
+                return
+            faces = detector.detect(photo)
+        job = replace(job, photo=photo, faces=faces)
+        if use_faces and (not faces or (len(faces) > 1 and job.face is None)):
+            self.photoFaces.emit(job.token, FoundFaces(job, face_thumbnails(photo, faces or [])))
+            return
+        if job.cancel.is_set():
+            self.photoCancelled.emit(job.token, 0)
+            return
+        settings = job.settings
+        models = self._ensure_models(job.generator_id, settings.device)
+        self.photoStage.emit(job.token, "Aligning the face…" if use_faces else "Taking the centre square…")
+        prepared = prepare_photo(photo, models.generator.config.size, domain="face" if use_faces else "scene",
+                                 face=job.face, whole_image=not use_faces, faces=faces)
+        self.photoAligned.emit(job.token, prepared.aligned.image)
+        perceptual = self.provider.perceptual(self._models_key[1]) if self._models_key else None
+        request = InvertRequest(image=prepared.aligned.image, steps=max(1, settings.invert_steps),
+                                preview_every=max(1, settings.preview_every))
+        started = time.perf_counter()
+        run = start_inversion(models, request, perceptual, job.cancel)
+        self.photoStage.emit(job.token, f"Inverting {job.name}…")
+        for step in run:
+            self.photoProgress.emit(job.token, step.step + 1, step.total, step.psnr)
+            if step.preview is not None:
+                self.photoPreview.emit(job.token, step.preview)
+            self._serve_light_jobs()
+        result = run.result
+        if result is None or result.cancelled:
+            self.photoCancelled.emit(job.token, len(result.steps) if result else 0)
+            return
+        origin = PhotoOrigin(photo=photo, aligned=prepared.aligned, path=job.path, face=prepared.face_index,
+                             faces=len(prepared.faces), psnr=result.psnr, perceptual=result.perceptual)
+        self.photoInverted.emit(job.token, InvertedPhoto(origin=origin, latent=result.latent, image=result.image,
+                                                         steps=len(result.steps),
+                                                         seconds=time.perf_counter() - started))
+
+    def _face_detector(self) -> Any:
+        if self._detector is None:
+            from sgim_desktop.engine.faces import FaceDetector
+
+            self._detector = FaceDetector()
+        return self._detector

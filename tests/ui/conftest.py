@@ -52,11 +52,11 @@ def labels_file(tmp_path: Path) -> Path:
     return path
 
 
-def make_window(models=None, labels: str = "vggsound"):
+def make_window(models=None, labels: str = "vggsound", domain: str | None = None):
     from sgim_desktop.ui.main_window import MainWindow
     from sgim_desktop.ui.worker import PrebuiltModels
 
-    provider = PrebuiltModels(models, "rule-64", "Rule-weighted 64 px") if models is not None else None
+    provider = PrebuiltModels(models, "rule-64", "Rule-weighted 64 px", domain) if models is not None else None
     window = MainWindow(models=provider, labels=labels)
     window.show()
     return window

@@ -76,7 +76,7 @@ def test_several_files_at_once_are_each_handled_and_the_rest_explained(bare_wind
     qtbot.waitUntil(lambda: len(bare_window.session.state.clips) == 2, timeout=10000)
     assert [c.name for c in bare_window.session.state.clips] == ["raining", "fire"]
     message = bare_window.message_bar.text()
-    assert "face.png: editing real photos is not available yet" in message
+    assert "face.png: opening a photo needs models that are not downloaded yet" in message
     assert "notes.txt: not a sound" in message
     assert "folder is a folder" in message
 
@@ -123,11 +123,15 @@ def test_a_file_named_that_does_not_exist_is_a_message(bare_window):
     assert "no-such-sound.wav: no such file" in bare_window.message_bar.text()
 
 
-def test_a_photo_is_refused_kindly(bare_window, tmp_path):
+def test_a_photo_without_models_says_which_are_needed_and_offers_them(bare_window, tmp_path):
     drop_files(bare_window, [png(tmp_path / "me.jpg")])
     assert bare_window.message_bar.level == "error"
-    assert "editing real photos is not available yet" in bare_window.message_bar.text()
+    text = bare_window.message_bar.text()
+    assert "me.jpg: opening a photo needs models" in text and "CLIP" in text
+    assert bare_window.message_bar.action.isVisible() and not bare_window.is_opening_photo()
     assert bare_window.session.state.source.kind == "seed"
+    bare_window.message_bar.action.click()
+    assert bare_window.models_dialog is not None and bare_window.models_dialog.isVisible()
 
 
 def test_web_addresses_are_not_files(bare_window):

@@ -71,3 +71,8 @@ def test_the_catalog_provider_lists_generators_and_what_is_missing():
 def test_prebuilt_models_are_never_missing(rule_models):
     provider = PrebuiltModels(rule_models, "rule", "Rule")
     assert provider.missing("rule") == [] and provider.load("rule", "cpu") is rule_models
+    assert provider.perceptual("cpu") is None
+
+
+def test_photos_invert_with_pixels_only_until_the_lpips_models_are_downloaded():
+    assert CatalogModels().perceptual("cpu") is None
