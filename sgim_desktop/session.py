@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sgim_desktop.engine.audio import Sound
 
 MixMode = Literal["joint", "splice"]
+SpeedMode = Literal["exact", "fast"]
 UNDO_LIMIT = 200
 MERGE_WINDOW_S = 2.0
 
@@ -44,6 +45,7 @@ class MixSettings:
     lr: float = 0.1
     layer_masking: bool = False
     device: str = "auto"
+    speed: SpeedMode = "exact"
     preview_every: int = 5
     invert_steps: int = 500
 
@@ -73,6 +75,8 @@ class MixSettings:
             kept[f.name] = value
         if kept.get("mix_mode") not in (None, "joint", "splice"):
             kept.pop("mix_mode")
+        if kept.get("speed") not in (None, "exact", "fast"):
+            kept.pop("speed")
         return replace(base, **kept)
 
 

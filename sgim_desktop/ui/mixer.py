@@ -207,6 +207,12 @@ class MixerPanel(QGroupBox):
         for label, value in (("Automatic", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda")):
             self.device.addItem(label, value)
         self.device.setToolTip("Where the edit runs: Automatic uses a CUDA GPU when there is one")
+        self.speed = QComboBox()
+        self.speed.setObjectName("speed")
+        for label, value in (("Exact (the paper's)", "exact"), ("Fast", "fast")):
+            self.speed.addItem(label, value)
+        self.speed.setToolTip("Exact computes what the original code computes; Fast optimises at up to 256 px "
+                              "in fewer steps, several times faster for a close result (docs/speed.md)")
 
         form = QFormLayout(self)
         form.addRow("Sound weight", self.sound_weight)
@@ -225,6 +231,7 @@ class MixerPanel(QGroupBox):
         form.addRow("Learning rate", self.lr)
         form.addRow("", self.layer_masking)
         form.addRow("Device", self.device)
+        form.addRow("Speed", self.speed)
 
         self.set_settings(MixSettings())
         self.set_clip_weight(None)
@@ -236,6 +243,7 @@ class MixerPanel(QGroupBox):
         self.text.textChanged.connect(self._edited)
         self.mode.currentIndexChanged.connect(self._edited)
         self.device.currentIndexChanged.connect(self._edited)
+        self.speed.currentIndexChanged.connect(self._edited)
         self.layer_masking.toggled.connect(self._edited)
         self.strength.valueChanged.connect(self._edited)
         self.sound_weight.valueChanged.connect(self._weight_edited)
@@ -257,6 +265,7 @@ class MixerPanel(QGroupBox):
             lr=round(self.lr.value(), 6),
             layer_masking=self.layer_masking.isChecked(),
             device=self.device.currentData(),
+            speed=self.speed.currentData(),
         )
 
     def set_settings(self, s: MixSettings) -> None:
@@ -277,6 +286,7 @@ class MixerPanel(QGroupBox):
             self.lr.setValue(s.lr)
             self.layer_masking.setChecked(s.layer_masking)
             self.device.setCurrentIndex(max(0, self.device.findData(s.device)))
+            self.speed.setCurrentIndex(max(0, self.speed.findData(s.speed)))
         finally:
             self._quiet = False
         self._update_enabled()

@@ -667,6 +667,7 @@ class EngineWorker(QObject):
             mix_mode=settings.mix_mode,
             split_layer=settings.split_layer,
             preview_every=max(1, settings.preview_every),
+            speed=settings.speed,
         )
         started = time.perf_counter()
         run = start_edit(models, request, job.cancel)

@@ -263,3 +263,16 @@ def test_the_window_edits_with_models_from_the_catalog(qtbot, checkpoint_files, 
         assert window.mixer.lambda_id.isEnabled()
     finally:
         window.close()
+
+
+def test_the_fast_speed_chosen_in_the_mixer_runs_the_engines_fast_mode(window, qtbot):
+    from sgim_desktop.engine.speed import fast_steps
+
+    set_steps(window, 5)
+    window.mixer.speed.setCurrentIndex(window.mixer.speed.findData("fast"))
+    window.mixer.text.setText("rain")
+    window.run_edit()
+    qtbot.waitUntil(lambda: len(window.session.edits) == 1, timeout=240000)
+    record = window.session.edits[0]
+    assert record.settings.speed == "fast"
+    assert record.steps == fast_steps(5) < 5

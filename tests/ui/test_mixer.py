@@ -19,7 +19,7 @@ def mixer(qtbot):
 
 def test_settings_shown_are_settings_read_back_without_echo(mixer, qtbot):
     s = MixSettings(text="storm", text_weight=0.5, mix_mode="splice", split_layer=5, strength=1.3, lambda_sim=0.02,
-                    lambda_id=0.1, steps=120, lr=0.05, layer_masking=True, device="cpu")
+                    lambda_id=0.1, steps=120, lr=0.05, layer_masking=True, device="cpu", speed="fast")
     with qtbot.assertNotEmitted(mixer.settingsChanged):
         mixer.set_settings(s)
     assert mixer.settings() == s
@@ -39,6 +39,7 @@ def test_every_control_reports_its_change(mixer, qtbot):
         (lambda: mixer.lr.setValue(0.3), "lr", 0.3),
         (lambda: mixer.layer_masking.setChecked(True), "layer_masking", True),
         (lambda: mixer.device.setCurrentIndex(1), "device", "cpu"),
+        (lambda: mixer.speed.setCurrentIndex(1), "speed", "fast"),
     ]
     for change, name, value in changes:
         with qtbot.waitSignal(mixer.settingsChanged, timeout=1000) as sent:
