@@ -16,7 +16,7 @@ from typing import Iterator
 from sgim_desktop.errors import CheckpointError
 from sgim_desktop.paths import resource
 
-ROLES: tuple[str, ...] = ("clip", "audio_encoder", "generator", "identity", "inversion")
+ROLES: tuple[str, ...] = ("clip", "audio_encoder", "generator", "identity", "inversion", "encoder")
 CATALOG_ENV = "SGIM_CATALOG"
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")

@@ -22,10 +22,13 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
              "positional_embedding", "text_projection"),
     "identity": ("input_layer.0.weight", "output_layer.3.weight"),
     "inversion": (),
+    "encoder": ("encoder.input_layer.0.weight", "encoder.styles.0.linear.weight", "encoder.latlayer1.weight",
+                "encoder.latlayer2.weight"),
 }
 # role -> a key prefix that must occur (layers that only exist in the full-depth model)
 REQUIRED_PREFIXES: dict[str, tuple[str, ...]] = {
     "identity": ("body.23.",),
+    "encoder": ("encoder.body.23.",),
 }
 
 
@@ -90,6 +93,12 @@ def generator_resolution(keys: list[str]) -> int:
     return 2 ** (len(indices) + 2)
 
 
+def encoder_styles(keys: list[str]) -> int:
+    """How many W+ layers an e4e/pSp encoder makes: its ``encoder.styles.N`` heads."""
+    indices = {int(m.group(1)) for k in keys if (m := re.match(r"encoder\.styles\.(\d+)\.", k))}
+    return max(indices) + 1 if indices else 0
+
+
 def check_layout(obj: Any, role: str, resolution: int | None = None) -> None:
     """Raise CheckpointError (one line, naming a few missing keys) unless ``obj`` fits ``role``."""
     if role not in REQUIRED_KEYS:
@@ -105,3 +114,12 @@ def check_layout(obj: Any, role: str, resolution: int | None = None) -> None:
         found = generator_resolution(keys)
         if found != resolution:
             raise CheckpointError(f"this generator makes {found}x{found} images, expected {resolution}x{resolution}")
+    if role == "encoder":
+        if not (isinstance(obj, Mapping) and "latent_avg" in obj):
+            raise CheckpointError("not an e4e encoder checkpoint: no 'latent_avg' beside its 'state_dict'")
+        if resolution is not None:
+            found, needed = encoder_styles(keys), 2 * (resolution.bit_length() - 1) - 2
+            if found != needed:
+                raise CheckpointError(
+                    f"this encoder makes {found} latent layers; a {resolution}x{resolution} generator needs {needed}"
+                )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from sgim_desktop.commands.common import TerminalProgress, add_checkpoint_arg, checkpoint_path, pick_device
@@ -21,8 +22,13 @@ def add_photo_args(p: argparse.ArgumentParser, steps_flag: str, default_steps: i
     p.add_argument("--face", type=int, metavar="N", help="which face when the photo shows several (1 = leftmost)")
     p.add_argument("--whole-image", action="store_true", help="use the centre square of the whole photo, no face search")
     p.add_argument(steps_flag, dest="invert_steps", type=int, default=default_steps, metavar="N",
-                   help=f"inversion steps (default {default_steps})")
-    p.add_argument("--invert-lr", type=float, default=0.1, metavar="X", help="inversion learning rate")
+                   help=f"inversion steps (default {default_steps}; 0 with an encoder keeps its latent as it is)")
+    p.add_argument("--encoder", default="auto", metavar="auto|on|off|PATH|ID",
+                   help="start the inversion from an e4e encoder's latent instead of the mean: auto when the "
+                        "catalog's encoder for this generator (e4e-ffhq-encode for FFHQ 1024) is downloaded and a "
+                        "face was aligned; on fetches it; off never; or an encoder file / catalog id")
+    p.add_argument("--invert-lr", type=float, default=None, metavar="X",
+                   help="inversion learning rate (default 0.1 from the mean latent, 0.01 refining an encoder's latent)")
     p.add_argument("--perceptual", choices=["auto", "on", "off"], default="auto",
                    help="LPIPS loss: auto uses it when its weights are downloaded, on downloads them, off: pixels only")
     p.add_argument("--optimize-noise", action="store_true",
@@ -125,21 +131,83 @@ def locate(args: argparse.Namespace, photo):
     return prepare
 
 
+def _encoder_file(args: argparse.Namespace, generator, prepared) -> Path | None:
+    """The encoder checkpoint ``--encoder`` asks for, or None to start from the mean latent.
+
+    auto and on pick the catalog's encoder for the generator's domain and size; auto only takes one
+    already in the models folder, and only for an aligned face (what e4e was trained on).
+    """
+    from sgim_desktop.errors import BadInputError
+
+    choice = getattr(args, "encoder", "off") or "off"
+    if choice == "off":
+        return None
+    if choice not in ("auto", "on"):
+        return checkpoint_path(choice, "encoder")
+    if choice == "auto" and prepared.mode != "face":
+        return None
+    from sgim_desktop.checkpoints.progress import terminal_manager
+
+    manager = terminal_manager()
+    domain = photo_domain(args.domain, args.generator)
+    size = generator.config.size
+    specs = [s for s in manager.catalog.by_role("encoder") if s.domain == domain and s.resolution == size]
+    if choice == "auto":
+        spec = next((s for s in specs if manager.is_present(s.id)), None)
+        return None if spec is None else checkpoint_path(spec.id, "encoder")
+    if not specs:
+        raise BadInputError(
+            f"the catalog has no encoder for {domain} generators of {size} px; "
+            "give an encoder file with --encoder FILE, or use --encoder off"
+        )
+    spec = next((s for s in specs if s.default), specs[0])
+    return checkpoint_path(spec.id, "encoder")
+
+
+def encoder_start(args: argparse.Namespace, models, prepared, json_lines: bool):
+    """The encoder's W+ latent for the aligned crop (per ``--encoder``), or None to start from the mean."""
+    from sgim_desktop.engine.e4e import encode, load_e4e
+
+    path = _encoder_file(args, models.generator, prepared)
+    if path is None:
+        return None
+    started = time.perf_counter()
+    encoder = load_e4e(path, models.device)
+    latent = encode(encoder, prepared.aligned.image, models.device, generator=models.generator)
+    del encoder  # ~1 GB that the optimisation and the edit do not need
+    elapsed = time.perf_counter() - started
+    if json_lines:
+        print(json.dumps({"phase": "encode", "encoder": str(path), "elapsed_s": round(elapsed, 4)}), flush=True)
+    else:
+        _note(f"the inversion starts from the e4e encoder's latent ({Path(path).name}, {elapsed:.1f} s)")
+    return latent
+
+
 def invert_photo(args: argparse.Namespace, models, located, device: str, json_lines: bool):
     """Align (``located`` from ``locate``) and invert with ``models.generator``; returns (prepared, result)."""
     from sgim_desktop.commands.outputs import write_png
-    from sgim_desktop.engine.invert import InvertRequest, start_inversion
+    from sgim_desktop.engine.invert import REFINE_LATENT_NOISE, REFINE_LR, InvertRequest, start_inversion
     from sgim_desktop.errors import BadInputError
 
+    steps = args.invert_steps
+    if steps < 0 or (steps == 0 and getattr(args, "encoder", "off") == "off"):
+        raise BadInputError("inversion steps must be at least 1 (0 keeps an encoder's latent as it is: --encoder on)")
     prepared = located(models.generator.config.size)
     if args.save_aligned:
         write_png(prepared.aligned.image, args.save_aligned)
-    perceptual = load_perceptual_for(args.perceptual, device)
-    if args.invert_steps < 1:
-        raise BadInputError("inversion steps must be at least 1")
+    start = encoder_start(args, models, prepared, json_lines)
+    if steps == 0 and start is None:
+        raise BadInputError(
+            "inversion steps must be at least 1: 0 keeps an encoder's latent as it is, and no encoder is in use "
+            "(--encoder on fetches the catalog's one)"
+        )
+    perceptual = load_perceptual_for(args.perceptual, device) if steps > 0 else None
+    schedule = {} if start is None else {"lr": REFINE_LR, "latent_noise": REFINE_LATENT_NOISE}
+    if args.invert_lr is not None:
+        schedule["lr"] = args.invert_lr
     request = InvertRequest(
-        image=prepared.aligned.image, steps=args.invert_steps, lr=args.invert_lr,
-        optimize_noise=args.optimize_noise, preview_every=getattr(args, "preview_every", 10),
+        image=prepared.aligned.image, steps=steps, start=start, optimize_noise=args.optimize_noise,
+        preview_every=getattr(args, "preview_every", 10), **schedule,
     )
     run = start_inversion(models, request, perceptual)
     bar = TerminalProgress("inverting") if not json_lines else None
@@ -190,10 +258,12 @@ def run(args: argparse.Namespace) -> int:
         "done": True, "latent": str(out_latent), "mode": prepared.mode, "faces": len(prepared.faces),
         "face": None if prepared.face_index is None else prepared.face_index + 1, "mse": round(result.mse, 4),
         "psnr": round(result.psnr, 3), "perceptual": result.perceptual, "steps": len(result.steps),
+        "encoder": result.from_start,
     }
     if args.json:
         print(json.dumps(summary))
     elif sys.stdout is not None:
         where = f"face {summary['face']} of {summary['faces']}" if prepared.mode == "face" else "the centre square"
-        print(f"wrote {out_latent} ({where}; reconstruction PSNR {result.psnr:.1f} dB)")
+        start = "from the encoder's latent" if result.from_start else "from the mean latent"
+        print(f"wrote {out_latent} ({where}; {start}; reconstruction PSNR {result.psnr:.1f} dB)")
     return 0

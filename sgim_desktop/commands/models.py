@@ -61,7 +61,8 @@ def _list(manager, args) -> int:
         state = st.state
         if state == "partial":
             state = f"partial {human_bytes(st.partial_bytes)}"
-        role = st.spec.role + (f" ({st.spec.domain} {st.spec.resolution})" if st.spec.role == "generator" else "")
+        sized = st.spec.role in ("generator", "encoder")
+        role = st.spec.role + (f" ({st.spec.domain} {st.spec.resolution})" if sized else "")
         rows.append((st.id, role, human_bytes(size) if size else "?", state, st.spec.license_summary))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from sgim_desktop.engine.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.engine.safe_load import layout_problem, load_checkpoint, state_dict_of
 from sgim_desktop.errors import CheckpointError
 
 EMBED_DIM = 512
@@ -73,14 +72,24 @@ class BottleneckIRSE(nn.Module):
         return self.res_layer(x) + self.shortcut_layer(x)
 
 
-def _units() -> list[BottleneckIRSE]:
+def ir_se50_input_layer() -> nn.Sequential:
+    """The stem (conv 3x3 to 64 channels, BatchNorm, PReLU); the e4e encoder starts with it too."""
+    return nn.Sequential(
+        nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.PReLU(64),
+    )
+
+
+def ir_se50_body() -> nn.Sequential:
+    """The 24 IR-SE units (``body.0`` .. ``body.23``), shared with the e4e encoder's backbone."""
     units: list[BottleneckIRSE] = []
     in_channels = 64
     for depth, count in _STAGES:
         units.append(BottleneckIRSE(in_channels, depth, stride=2))
         units.extend(BottleneckIRSE(depth, depth, stride=1) for _ in range(count - 1))
         in_channels = depth
-    return units
+    return nn.Sequential(*units)
 
 
 class IRSE50(nn.Module):
@@ -88,11 +97,7 @@ class IRSE50(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.input_layer = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(64),
-            nn.PReLU(64),
-        )
+        self.input_layer = ir_se50_input_layer()
         final_side = INPUT_SIZE // 2 ** len(_STAGES)
         self.output_layer = nn.Sequential(
             nn.BatchNorm2d(512),
@@ -101,34 +106,13 @@ class IRSE50(nn.Module):
             nn.Linear(512 * final_side * final_side, EMBED_DIM),
             nn.BatchNorm1d(EMBED_DIM),
         )
-        self.body = nn.Sequential(*_units())
+        self.body = ir_se50_body()
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         emb = self.output_layer(self.body(self.input_layer(x)))
         # No epsilon, as in the original: a zero embedding cannot come out of a trained net.
         return emb / emb.norm(p=2, dim=1, keepdim=True)
-
-
-def _layout_problem(state: Mapping[str, Any], model: nn.Module) -> str | None:
-    """One line saying how ``state`` differs from the IR-SE50 layout, or None when it fits."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing entries (first: {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected entries (first: {unexpected[0]})")
-        return ", ".join(parts)
-    for key, ref in expected.items():
-        value = state[key]
-        if not isinstance(value, torch.Tensor):
-            return f"entry {key} is not a tensor"
-        if tuple(value.shape) != tuple(ref.shape):
-            return f"entry {key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}"
-    return None
 
 
 def load_arcface(path_or_state: str | Path | Mapping[str, torch.Tensor], device: str | torch.device = "cpu") -> IRSE50:
@@ -140,7 +124,7 @@ def load_arcface(path_or_state: str | Path | Mapping[str, torch.Tensor], device:
         source = "the given state dict"
         state = state_dict_of(dict(path_or_state))
     model = IRSE50()
-    problem = _layout_problem(state, model)
+    problem = layout_problem(state, model.state_dict())
     if problem is not None:
         raise CheckpointError(f"{source} is not an ArcFace IR-SE50 checkpoint (model_ir_se50.pth): {problem}")
     try:

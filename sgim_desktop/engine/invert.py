@@ -36,12 +36,29 @@ from sgim_desktop.errors import BadInputError
 __all__ = [
     "InvertRequest", "InvertStep", "InvertResult", "InvertRun", "start_inversion", "PreparedPhoto",
     "prepare_photo", "choose_face", "NoFaceError", "SeveralFacesError", "paste_back", "with_noises", "image_tensor",
+    "REFINE_LR", "REFINE_LATENT_NOISE",
 ]
+
+
+REFINE_LR = 0.01
+REFINE_LATENT_NOISE = 0.0
+"""Settings for refining a given start (an encoder's latent) rather than searching from the mean.
+
+The defaults (lr 0.1, exploration noise 0.05 of W's spread) are the projector's for a start at the
+mean: they throw a good start away (from the true latent, the first step's noise alone falls from
+59 to 17 dB). Measured on the tests' 32 px rule-weighted generator, 30 steps from the true latent
+reach 37-40 dB with these settings against 25-26 dB with the defaults and 24-26 dB from the mean;
+from the true latent blurred by noise of 0.1-0.35 per coordinate, 29-40 dB.
+"""
 
 
 @dataclass
 class InvertRequest:
-    """One inversion. ``image`` is the aligned square (H x W x 3 uint8, resized to the generator's size)."""
+    """One inversion. ``image`` is the aligned square (H x W x 3 uint8, resized to the generator's size).
+
+    ``start`` (an encoder's guess, 1 x n_latent x 512) replaces the mean latent as the starting point;
+    with a start, ``steps`` may be 0: the start is then rendered and scored as it is.
+    """
 
     image: np.ndarray
     steps: int = 500
@@ -87,6 +104,7 @@ class InvertResult:
     steps: list[InvertStep] = field(default_factory=list)
     cancelled: bool = False
     noises: list[torch.Tensor] | None = None
+    from_start: bool = False  # began at InvertRequest.start, not at the mean latent
 
 
 def image_tensor(image: np.ndarray, size: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -275,12 +293,13 @@ class InvertRun:
         self.result = InvertResult(
             latent=final.cpu(), image=image, target=target_u8, mse=err, psnr=_psnr(err, 255.0),
             perceptual=cached is not None, steps=steps, cancelled=cancelled, noises=final_noises,
+            from_start=req.start is not None,
         )
 
 
 def _validate(req: InvertRequest) -> None:
-    if req.steps < 1:
-        raise BadInputError("steps must be at least 1")
+    if req.steps < 0 or (req.steps == 0 and req.start is None):
+        raise BadInputError("steps must be at least 1 (0 only with a starting latent, which is then kept as it is)")
     if not math.isfinite(req.lr) or req.lr <= 0:
         raise BadInputError("the learning rate must be a positive number")
     for name in ("pixel_weight", "perceptual_weight", "latent_noise", "noise_regularize"):

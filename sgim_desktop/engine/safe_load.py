@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ import torch
 from sgim_desktop.errors import CheckpointError
 
 _ALLOWED_GLOBALS = [argparse.Namespace]
+
+
+class NotPlainWeightsError(CheckpointError):
+    """The file pickles Python objects beyond tensors and plain containers: it is refused, never unpickled."""
 
 
 def _what_to_do(path: Path) -> str:
@@ -48,8 +54,10 @@ def load_checkpoint(path: str | Path) -> Any:
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "Unsupported global" in str(exc) or "weights_only" in str(exc):
-            raise CheckpointError(
-                f"{path} holds Python objects that are not plain weights and will not be loaded ({first[:160]})"
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+            what = f"it pickles {found.group(1)}" if found else first[:160]
+            raise NotPlainWeightsError(
+                f"{path} holds Python objects that are not plain weights and will not be loaded ({what})"
             ) from exc
         raise CheckpointError(f"{path} is not a PyTorch checkpoint ({first[:160]}); {_what_to_do(path)}") from exc
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
@@ -84,3 +92,23 @@ def state_dict_of(obj: Any, preferred_keys: tuple[str, ...] = ("state_dict", "mo
             if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
                 return inner
     raise CheckpointError("the checkpoint holds no state dict of tensors")
+
+
+def layout_problem(state: Mapping[str, Any], expected: Mapping[str, torch.Tensor]) -> str | None:
+    """One line saying how ``state`` differs from the ``expected`` state dict (names, then shapes), or None."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing entries (first: {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected entries (first: {unexpected[0]})")
+        return ", ".join(parts)
+    for key, ref in expected.items():
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            return f"entry {key} is not a tensor"
+        if tuple(value.shape) != tuple(ref.shape):
+            return f"entry {key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}"
+    return None
