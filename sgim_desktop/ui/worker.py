@@ -67,6 +67,8 @@ class ModelProvider(Protocol):
 
     def perceptual(self, device: str) -> "torch.nn.Module | None": ...
 
+    def face_encoder(self, generator_id: str, device: str) -> "torch.nn.Module | None": ...
+
 
 class CatalogModels:
     """Models from the model manager's folder: the catalog's CLIP and audio encoder, the chosen generator.
@@ -81,6 +83,7 @@ class CatalogModels:
         self._generator: tuple[str, str, Any] | None = None
         self._identity: dict[str, Any] = {}
         self._perceptual: dict[str, Any] = {}
+        self._encoder: tuple[str, str, Any] | None = None
 
     @property
     def manager(self) -> "ModelManager":
@@ -175,15 +178,41 @@ class CatalogModels:
             self._perceptual = {device: net}
         return self._perceptual[device]
 
+    def face_encoder(self, generator_id: str, device: str) -> Any:
+        """The catalog's e4e encoder for this generator when it is downloaded, else None (mean-latent start).
+
+        A damaged file raises CheckpointError; the photo job then says so and inverts from the mean.
+        """
+        try:
+            catalog = self.manager.catalog
+            spec = catalog.get(generator_id) if generator_id in catalog else None
+            if spec is None:
+                return None
+            matches = [s for s in catalog.by_role("encoder")
+                       if s.domain == spec.domain and s.resolution == spec.resolution]
+            present = [s for s in matches if self.manager.is_present(s.id)]
+        except CheckpointError:
+            return None
+        if not present:
+            return None
+        key = (present[0].id, device)
+        if self._encoder is None or self._encoder[:2] != key:
+            from sgim_desktop.engine.e4e import load_e4e
+
+            self._encoder = None
+            self._encoder = (*key, load_e4e(self.manager.ensure(present[0].id), device))
+        return self._encoder[2]
+
 
 class PrebuiltModels:
     """Models already in memory (tests, screenshots, embedding the window elsewhere)."""
 
     def __init__(self, models: "EditModels", generator_id: str = "prebuilt", name: str = "Prebuilt generator",
-                 domain: str | None = None, perceptual: Any = None):
+                 domain: str | None = None, perceptual: Any = None, encoder: Any = None):
         self.models = models
         self.choice = GeneratorChoice(generator_id, name, domain, None)
         self._perceptual = perceptual
+        self._encoder = encoder
 
     def generators(self) -> list[GeneratorChoice]:
         return [self.choice]
@@ -202,6 +231,9 @@ class PrebuiltModels:
 
     def perceptual(self, device: str) -> Any:
         return self._perceptual
+
+    def face_encoder(self, generator_id: str, device: str) -> Any:
+        return self._encoder
 
 
 # -------------------------------------------------------------------------------------------------
@@ -699,7 +731,13 @@ class EngineWorker(QObject):
     def _do_photo(self, job: PhotoJob) -> None:
         """Read the photo, find its faces (face domain), align the chosen one (or the centre), invert it."""
         from sgim_desktop.engine.images import load_image
-        from sgim_desktop.engine.invert import InvertRequest, prepare_photo, start_inversion
+        from sgim_desktop.engine.invert import (
+            REFINE_LATENT_NOISE,
+            REFINE_LR,
+            InvertRequest,
+            prepare_photo,
+            start_inversion,
+        )
         from sgim_desktop.engine.photo import face_thumbnails
 
         if job.cancel.is_set():
@@ -733,8 +771,10 @@ class EngineWorker(QObject):
                                  face=job.face, whole_image=not use_faces, faces=faces)
         self.photoAligned.emit(job.token, prepared.aligned.image)
         perceptual = self.provider.perceptual(self._models_key[1]) if self._models_key else None
-        request = InvertRequest(image=prepared.aligned.image, steps=max(1, settings.invert_steps),
-                                preview_every=max(1, settings.preview_every))
+        start = self._encoder_start(job, models, prepared.aligned.image) if use_faces else None
+        refine = {"lr": REFINE_LR, "latent_noise": REFINE_LATENT_NOISE} if start is not None else {}
+        request = InvertRequest(image=prepared.aligned.image, steps=max(1, settings.invert_steps), start=start,
+                                preview_every=max(1, settings.preview_every), **refine)
         started = time.perf_counter()
         run = start_inversion(models, request, perceptual, job.cancel)
         self.photoStage.emit(job.token, f"Inverting {job.name}…")
@@ -752,6 +792,21 @@ class EngineWorker(QObject):
         self.photoInverted.emit(job.token, InvertedPhoto(origin=origin, latent=result.latent, image=result.image,
                                                          steps=len(result.steps),
                                                          seconds=time.perf_counter() - started))
+
+    def _encoder_start(self, job: PhotoJob, models: Any, aligned: Any) -> Any:
+        """The e4e encoder's latent for the aligned face, or None: no encoder, or one that cannot be used."""
+        device = self._models_key[1] if self._models_key else "cpu"
+        try:
+            encoder = self.provider.face_encoder(job.generator_id, device)
+            if encoder is None:
+                return None
+            self.photoStage.emit(job.token, "Encoding the face (e4e)…")
+            from sgim_desktop.engine.e4e import encode
+
+            return encode(encoder, aligned, models.device, generator=models.generator)
+        except SgimError as exc:
+            self.photoStage.emit(job.token, f"The e4e encoder cannot be used ({exc}); inverting from the mean face")
+            return None
 
     def _face_detector(self) -> Any:
         if self._detector is None:

@@ -37,11 +37,12 @@ class Opened:
     previews: list = field(default_factory=list)
 
 
-def photo_window(qtbot, models, labels_file, domain: str | None = "face", invert_steps: int = 1, perceptual=None):
+def photo_window(qtbot, models, labels_file, domain: str | None = "face", invert_steps: int = 1, perceptual=None,
+                 encoder=None):
     from sgim_desktop.ui.main_window import MainWindow
     from sgim_desktop.ui.worker import PrebuiltModels
 
-    provider = PrebuiltModels(models, "rule-64", "Rule-weighted 64 px", domain, perceptual)
+    provider = PrebuiltModels(models, "rule-64", "Rule-weighted 64 px", domain, perceptual, encoder)
     window = MainWindow(models=provider, labels=str(labels_file))
     window.show()
     qtbot.addWidget(window)
@@ -179,6 +180,24 @@ def test_a_scene_generator_takes_the_centre_square_without_looking_for_faces(qtb
     assert origin.aligned.alignment.kind == "centre" and origin.faces == 0
     assert origin.perceptual, "the provider's LPIPS network was used"
     assert not any("faces" in s for s in stages) and any("centre square" in s for s in stages)
+
+
+def test_a_face_is_inverted_from_the_e4e_encoders_latent_when_there_is_one(qtbot, rule_models, labels_file):
+    from sgim_desktop.engine.e4e import encode, rule_weighted_e4e
+
+    encoder = rule_weighted_e4e(rule_models.generator.config.n_latent)
+    window = photo_window(qtbot, rule_models, labels_file, encoder=encoder)
+    stages = []
+    window.worker.photoStage.connect(lambda token, text: stages.append(text))
+    window.open_paths([str(ASTRONAUT)])
+    qtbot.waitUntil(lambda: window.session.state.source.kind == "photo", timeout=120000)
+    source = window.session.state.source
+    assert any("e4e" in s for s in stages)
+    # one inversion step moves nothing (the schedule's first rate is 0): the source is the encoder's latent
+    want = encode(encoder, source.photo.aligned.image, generator=rule_models.generator)
+    torch.testing.assert_close(source.latent, want.cpu())
+    mean = rule_models.mean_latent().cpu()
+    assert not torch.allclose(source.latent, mean[:, None].expand_as(source.latent))
 
 
 def test_two_faces_ask_which_one_and_the_chosen_one_is_edited(qtbot, rule_models, labels_file, tmp_path):
