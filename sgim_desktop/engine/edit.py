@@ -64,7 +64,7 @@ class EditRequest:
     final_image: Literal["original", "final_latent"] = "original"
     record: bool = False
     # exact: the original's computation (the parity reference). fast: see engine/speed.py; it
-    # optimises at up to 256 px with faster kernels, a shorter schedule and an early stop, and
+    # optimises at up to 256 px in 60% of the steps, and
     # renders previews and the result at full size.
     speed: Literal["exact", "fast"] = "exact"
 
@@ -299,7 +299,7 @@ class EditRun:
             latent = w0.detach().clone().requires_grad_(True)
             optimizer = torch.optim.Adam([latent], lr=req.lr)
             mask = torch.ones(g.config.n_latent, device=models.device)
-            schedule = speedup.FastSchedule(n_steps, req.lr) if fast else None
+            schedule = speedup.FastSchedule(n_steps, req.lr, land_early=speedup.FAST_LAND_EARLY) if fast else None
             img_gen = None
             for i in range(n_steps):
                 if self.cancel_event.is_set():
@@ -307,7 +307,7 @@ class EditRun:
                     break
                 lr = schedule.lr(i) if schedule is not None else get_lr(i / n_steps, req.lr)
                 optimizer.param_groups[0]["lr"] = lr
-                img_gen = g.synthesis(latent, resolution=resolution, precise=not fast)
+                img_gen = g.synthesis(latent, resolution=resolution, precise=not (fast and speedup.FAST_KERNELS))
                 fi = normalize(models.space.clip.encode_image(clip_view(img_gen, req.clip_input)).float())
                 per_target = 1 - (fi @ embeds.T)[0] * COS_SCALE
                 cos_loss = (per_target * weights).sum()
@@ -387,7 +387,7 @@ class EditRun:
         if img_gen.shape[-1] == self.models.generator.config.size:
             return to_uint8(img_gen)
         with torch.no_grad():
-            return to_uint8(self.models.generator.synthesis(latent.detach(), precise=not fast))
+            return to_uint8(self.models.generator.synthesis(latent.detach(), precise=not (fast and speedup.FAST_KERNELS)))
 
     def _combine(self, phase_latents: dict[str, torch.Tensor], w0: torch.Tensor) -> torch.Tensor:
         if "joint" in phase_latents:
