@@ -41,6 +41,7 @@ class BenchConfig:
     mode: str  # exact | fast | original
     steps: int
     threads: int | None = None
+    fast_fraction: float | None = None  # fast mode's share of the steps (default: speed.FAST_STEP_FRACTION)
 
 
 def weight_files(folder: Path, sizes: Sequence[int]) -> dict[str, Path]:
@@ -98,6 +99,10 @@ class Worker:
         self.config = config
         if config.threads:
             torch.set_num_threads(config.threads)
+        if config.fast_fraction is not None:
+            from sgim_desktop.engine import speed
+
+            speed.FAST_STEP_FRACTION = config.fast_fraction
         self.torch = torch
         self.models = load_edit_models(files[f"generator_{config.size}"], files["audio_encoder"], files["clip"],
                                        device=config.device)

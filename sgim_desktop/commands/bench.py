@@ -24,6 +24,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", nargs="+", choices=MODES, default=["exact", "fast"], metavar="MODE",
                    help="exact, fast, and/or original (our re-implementation of the original code's "
                         "computation, the baseline); default: exact fast")
+    p.add_argument("--fast-fraction", type=float, metavar="F",
+                   help="fast mode's share of the edit's steps, to weigh it against the objective (default 0.6)")
     p.add_argument("--threads", type=int, metavar="T", help="CPU threads per configuration (default: torch's)")
     p.add_argument("--sequential", action="store_true",
                    help="run the configurations one after another instead of one step each in turn")
@@ -43,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 2 or (args.original_steps is not None and args.original_steps < 2):
         raise BadInputError("--steps must be at least 2 (the first step also renders the first preview)")
+    if args.fast_fraction is not None and not 0 < args.fast_fraction <= 1:
+        raise BadInputError("--fast-fraction must be above 0 and at most 1")
     device = pick_device(args.device)
     configs = [
-        BenchConfig(size=size, device=device, mode=mode, threads=args.threads,
+        BenchConfig(size=size, device=device, mode=mode, threads=args.threads, fast_fraction=args.fast_fraction,
                     steps=(args.original_steps or args.steps) if mode == "original" else args.steps)
         for size in args.size for mode in args.mode
     ]

@@ -39,3 +39,8 @@ def test_bench_reports_speed_memory_and_objective_per_mode(tmp_path, checkpoint_
 def test_bench_refuses_too_few_steps(capsys):
     assert main(["bench", "--steps", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_bench_refuses_a_fast_fraction_outside_zero_to_one(capsys):
+    assert main(["bench", "--fast-fraction", "1.5"]) == 2
+    assert "--fast-fraction" in capsys.readouterr().err
