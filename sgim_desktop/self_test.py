@@ -126,6 +126,16 @@ def _check_edit() -> str:
     return f"2 edit steps on small rule-weighted models, loss {steps[-1].loss:.4f}"
 
 
+def _check_faces() -> str:
+    import numpy as np
+
+    from sgim_desktop.engine.faces import FaceDetector, weights_dir
+
+    found = FaceDetector().detect(np.full((64, 64, 3), 128, np.uint8))
+    assert found == [], "a flat grey picture shows no face"
+    return f"MTCNN face detector weights from {weights_dir()}"
+
+
 def _check_window() -> str:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
@@ -150,6 +160,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("tokenizer", _check_tokenizer),
     ("resources", _check_resources),
     ("edit", _check_edit),
+    ("faces", _check_faces),
     ("window", _check_window),
 ]
 

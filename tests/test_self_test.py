@@ -25,8 +25,8 @@ def test_self_test_passes_and_prints_one_line_per_check(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     lines = [line for line in res.stdout.splitlines() if line.startswith(("ok ", "FAIL"))]
     names = [line.split(":")[0].split(None, 1)[1] for line in lines]
-    assert names == ["torch", "torchaudio", "soundfile", "audio devices", "tokenizer", "resources", "edit", "window"]
-    assert res.stdout.strip().splitlines()[-1].startswith("8 passed, 0 failed")
+    assert names == ["torch", "torchaudio", "soundfile", "audio devices", "tokenizer", "resources", "edit", "faces", "window"]
+    assert res.stdout.strip().splitlines()[-1].startswith("9 passed, 0 failed")
 
 
 @pytest.mark.slow

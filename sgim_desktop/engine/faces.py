@@ -11,6 +11,7 @@ rest at 48 x 48 and places the landmarks. Its trained weights (2 MB) ship inside
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,8 +125,17 @@ def _flatten_caffe(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
 
 
+BUNDLED_DIR = "mtcnn"  # where the packaged app keeps the three files (the package itself is left out)
+
+
 def weights_dir() -> Path | None:
-    """The folder holding the MTCNN weights of the installed ``facenet-pytorch`` wheel, without importing it."""
+    """The folder holding the MTCNN weights: the packaged app's copy, else the installed
+    ``facenet-pytorch`` wheel's, found without importing it."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle is not None:
+        folder = Path(bundle) / BUNDLED_DIR
+        if all((folder / f).is_file() for f in WEIGHT_FILES):
+            return folder
     try:
         spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     except (ImportError, ValueError):

@@ -61,8 +61,8 @@ def test_the_frozen_self_test_passes(frozen_app, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     lines = check_lines(res.stdout)
     assert list(lines) == ["torch", "torchaudio", "soundfile", "audio devices", "tokenizer", "resources", "edit",
-                           "window"]
-    assert res.stdout.strip().splitlines()[-1].startswith("8 passed, 0 failed")
+                           "faces", "window"]
+    assert res.stdout.strip().splitlines()[-1].startswith("9 passed, 0 failed")
     if os.environ.get("SGIM_REQUIRE_AUDIO_DEVICE"):  # CI starts a virtual microphone: the frozen app must see it
         assert "input device(s)" in lines["audio devices"], lines["audio devices"]
     assert (tmp_path / "log" / "sgim-desktop.log").is_file(), "the frozen app logs to its log folder"

@@ -102,3 +102,20 @@ def test_prepare_photo_aligns_the_face_or_takes_the_whole_picture(detector, astr
 def test_missing_weights_say_how_to_get_them(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         FaceDetector(tmp_path)
+
+
+def test_the_packaged_app_reads_the_detector_weights_it_carries(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from sgim_desktop.engine import faces
+
+    installed = faces.weights_dir()
+    bundled = tmp_path / faces.BUNDLED_DIR
+    bundled.mkdir()
+    for name in faces.WEIGHT_FILES:
+        shutil.copy(installed / name, bundled / name)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    assert faces.weights_dir() == bundled
+    (bundled / faces.WEIGHT_FILES[0]).unlink()
+    assert faces.weights_dir() == installed, "an incomplete copy is not used"
