@@ -81,3 +81,14 @@ def generator_files(tmp_path_factory):
         torch.save({"g_ema": rule_weighted_generator(size).state_dict(), "args": argparse.Namespace(size=size)}, path)
         out[size] = path
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Small kernels on a busy 2-core machine run ~10x faster on one thread than on two fighting ones."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -78,14 +78,6 @@ def narrow_models() -> EditModels:
     return EditModels(generator=g.eval().requires_grad_(False))
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _face(size: int, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random((size, size, 3)) * 255).astype(np.uint8)
 

@@ -49,15 +49,6 @@ def known(models):
     return w, render(models, w)
 
 
-@pytest.fixture
-def one_thread():
-    """Small kernels on a busy 2-core machine run ~10x faster on one thread than on two fighting ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return 10 * np.log10(255.0**2 / mse)
