@@ -64,6 +64,7 @@ from sgim_desktop.training.datasets import (
     split_validation,
     vggsound_clips,
 )
+from sgim_desktop.training.gloo_interface import pin_gloo_to_loopback
 from sgim_desktop.training.losses import ContrastiveModel, contrastive_loss, gather_rows, gather_rows_nograd
 from sgim_desktop.training.plots import plot_training
 
@@ -226,6 +227,8 @@ def _setup_distributed(device_name: str, backend: str) -> _Dist:
             backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
+        if backend == "gloo":
+            pin_gloo_to_loopback()
         dist.init_process_group(backend=backend, timeout=DIST_TIMEOUT)
         owns = True
     group = dist.new_group(timeout=DIST_TIMEOUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import socket
+from datetime import timedelta
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from sgim_desktop.engine.clip_space import normalize
+from sgim_desktop.training.gloo_interface import pin_gloo_to_loopback
 from sgim_desktop.training.losses import INIT_LOGIT_SCALE, ContrastiveModel, contrastive_loss, gather_rows
 
 
@@ -53,7 +55,9 @@ def _free_port() -> int:
 
 
 def _two_process_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    pin_gloo_to_loopback(master_addr="127.0.0.1")
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=120))
     try:
         torch.manual_seed(0)
         layer = nn.Linear(16, 32)
@@ -75,6 +79,7 @@ def _two_process_worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_two_processes_compute_the_loss_and_gradient_of_the_whole_batch(tmp_path):
     """Each process holds half of a batch; gathered with gradient and averaged by DDP, the step is the one-process step."""
     import torch.multiprocessing as mp

@@ -22,6 +22,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)
 def test_torchrun_with_two_processes_trains_one_model(tiny_clip, sound_folder, input_cache, trained_run, tmp_path):
     weights, config = tiny_clip
     out = tmp_path / "ddp"
