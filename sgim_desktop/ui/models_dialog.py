@@ -42,6 +42,7 @@ ROLE_TEXT = {
     "generator": "Generator",
     "identity": "Face identity",
     "inversion": "Photo inversion",
+    "encoder": "Photo encoder (faces)",
 }
 
 

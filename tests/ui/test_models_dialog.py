@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from sgim_desktop.checkpoints.manager import ModelManager
-from sgim_desktop.ui.models_dialog import ModelsDialog, human_bytes
+from sgim_desktop.checkpoints.catalog import ROLES
+from sgim_desktop.ui.models_dialog import ROLE_TEXT, ModelsDialog, human_bytes
 from tests.checkpoints.conftest import FAST, loopback_only, server  # noqa: F401 (fixtures)
 from tests.checkpoints.helpers import entry, generator_bytes, write_catalog
 from tests.ui.conftest import click, open_box
@@ -43,6 +44,16 @@ def test_each_model_shows_its_state_and_licence(dialog):
     details = dialog.details.toPlainText()
     assert "Test NC licence" in details and "Only for tests" in details and "gen.pt" in details
     assert dialog.missing_wanted() == ["gen"] and dialog.download_missing_button.isEnabled()
+
+
+def test_every_role_of_the_shipped_catalog_reads_as_words(qtbot, tmp_path):
+    manager = ModelManager(models_dir=tmp_path / "models")
+    d = ModelsDialog(manager)
+    qtbot.addWidget(d)
+    roles = {d.table.item(row, 1).text() for row in range(d.table.rowCount())}
+    assert d.table.rowCount() == len(manager.catalog) > 0
+    assert roles and not roles & set(ROLES)
+    assert set(ROLE_TEXT) == set(ROLES)
 
 
 def test_the_licence_comes_first_and_declining_downloads_nothing(dialog, served):
