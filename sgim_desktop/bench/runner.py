@@ -180,7 +180,7 @@ class Worker:
         return self._report(objective, loss, preview_s, peak_rss, peak_gpu)
 
     def _preview_cost(self, latent) -> float:
-        """Seconds of one preview where it is not the optimised image itself (fast above 256 px, original)."""
+        """Seconds of one preview where it is not the optimised image itself (original; fast with FAST_LOW_RESOLUTION)."""
         from sgim_desktop.engine import speed
 
         cfg = self.config

@@ -63,9 +63,8 @@ class EditRequest:
     clip_input: Literal["original", "normalized"] = "original"
     final_image: Literal["original", "final_latent"] = "original"
     record: bool = False
-    # exact: the original's computation (the parity reference). fast: see engine/speed.py; it
-    # optimises at up to 256 px in 60% of the steps, and
-    # renders previews and the result at full size.
+    # exact: the original's computation (the parity reference). fast: the same computation in 60%
+    # of the steps (engine/speed.py).
     speed: Literal["exact", "fast"] = "exact"
 
 

@@ -10,13 +10,12 @@ Exact (the default, the parity reference) and fast share these:
   (scaled weight, transpose, tap energies) computed once (``stylegan2.ModulatedConv2d``);
 - targets and the source image's identity features computed once per edit (``edit.py``).
 
-Fast mode (``EditRequest.speed = "fast"``) also:
-- runs the generator during the optimisation only up to the smallest resolution CLIP's 224 px view
-  can use (256 px); previews are rendered at full size, and the result with the exact kernels;
-- runs the original's schedule in 60% of the steps (``fast_steps``).
-Two more trades are written and measured but off (``FAST_KERNELS``, ``FAST_LAND_EARLY``): NNPACK's
-Winograd / the backend's direct 3x3 kernels with less accurate sums, and a schedule that starts
-its ramp-down when the loss stalls (``FastSchedule``).
+Fast mode (``EditRequest.speed = "fast"``) runs the same computation with the original's schedule
+in 60% of the steps (``fast_steps``). Three more trades are written and measured but off
+(``FAST_KERNELS``, ``FAST_LAND_EARLY``, ``FAST_LOW_RESOLUTION``): NNPACK's Winograd / the backend's
+direct 3x3 kernels with less accurate sums, a schedule that starts its ramp-down when the loss
+stalls (``FastSchedule``), and running the generator while optimising only up to the smallest
+resolution CLIP's 224 px view can use (256 px), with previews and the result rendered at full size.
 ``sgim-desktop bench`` measures what each costs and the objective each reaches (docs/speed.md).
 """
 
@@ -85,8 +84,8 @@ def original_clip_view(image: torch.Tensor) -> torch.Tensor:
 
 
 def optimisation_resolution(size: int, speed: str) -> int:
-    """The resolution the generator runs to while optimising: full size in exact mode."""
-    if speed == "fast":
+    """The resolution the generator runs to while optimising: full size unless ``FAST_LOW_RESOLUTION``."""
+    if speed == "fast" and FAST_LOW_RESOLUTION:
         return min(size, FAST_MIN_RESOLUTION)
     return size
 
@@ -94,8 +93,12 @@ def optimisation_resolution(size: int, speed: str) -> int:
 # Measured (docs/speed.md): at 256 px, 180 of 300 steps reach the full edit's objective within 0.3%;
 # 120 steps fall 3.9% short. Landing early on a stalled loss (FastSchedule) stopped a 300-step edit
 # at 64 steps, 10% short, and the fast kernels were slower than the exact ones on AVX-512 (NNPACK
-# does not run there): both stay available but off.
+# does not run there): both stay available but off. Optimising a 1024 px generator only up to
+# 256 px (FAST_LOW_RESOLUTION) costs 1.46 s a step instead of 2.59, but a whole 180-step edit
+# reached 0.8975 where the exact 300-step one reached 0.8126, 10.4% worse: the 512 and 1024 px
+# layers add what CLIP sees and their latents get no gradient. So it is off too.
 FAST_STEP_FRACTION = 0.6
+FAST_LOW_RESOLUTION = False
 FAST_LAND_EARLY = False
 FAST_KERNELS = False
 _RAMPDOWN = 0.25  # the original schedule's share of steps spent lowering the learning rate

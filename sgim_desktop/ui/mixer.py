@@ -211,8 +211,8 @@ class MixerPanel(QGroupBox):
         self.speed.setObjectName("speed")
         for label, value in (("Exact (the paper's)", "exact"), ("Fast", "fast")):
             self.speed.addItem(label, value)
-        self.speed.setToolTip("Exact computes what the original code computes; Fast optimises at up to 256 px "
-                              "in fewer steps, several times faster for a close result (docs/speed.md)")
+        self.speed.setToolTip("Exact computes what the original code computes; Fast runs the same computation "
+                              "in 60% of the steps, for a result within a fraction of a percent (docs/speed.md)")
 
         form = QFormLayout(self)
         form.addRow("Sound weight", self.sound_weight)

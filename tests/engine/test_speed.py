@@ -29,12 +29,18 @@ def test_keeping_freed_memory_is_safe_to_ask_for_twice():
     assert speed.keep_freed_memory() == first
 
 
-def test_fast_mode_optimises_at_the_smallest_size_clip_can_use():
+def test_fast_mode_optimises_the_full_image_in_fewer_steps():
+    assert speed.optimisation_resolution(1024, "fast") == 1024
+    assert speed.optimisation_resolution(1024, "exact") == 1024
+    assert speed.fast_steps(300) < 300 and speed.fast_steps(1) == 1
+
+
+def test_the_low_resolution_trade_when_switched_on_stops_at_the_smallest_size_clip_can_use(monkeypatch):
+    monkeypatch.setattr(speed, "FAST_LOW_RESOLUTION", True)
     assert speed.optimisation_resolution(1024, "fast") == 256
     assert speed.optimisation_resolution(256, "fast") == 256
     assert speed.optimisation_resolution(64, "fast") == 64
     assert speed.optimisation_resolution(1024, "exact") == 1024
-    assert speed.fast_steps(300) < 300 and speed.fast_steps(1) == 1
 
 
 def test_fast_schedule_is_the_originals_while_the_loss_keeps_falling():
@@ -101,7 +107,8 @@ def space(rule_clip, rule_audio_encoder):
     return ClipSpace(rule_clip, rule_audio_encoder)
 
 
-def test_a_fast_edit_optimises_small_and_shows_full_size_previews_and_result(space, monkeypatch):
+def test_a_low_resolution_fast_edit_optimises_small_and_shows_full_size_previews_and_result(space, monkeypatch):
+    monkeypatch.setattr(speed, "FAST_LOW_RESOLUTION", True)
     monkeypatch.setattr(speed, "FAST_MIN_RESOLUTION", 32)
     g = rule_weighted_generator(64)
     target = TargetSpec(kind="sound", weight=1.0, label="sound", embedding=normalize(torch.randn(512)))
