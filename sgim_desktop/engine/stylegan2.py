@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sgim_desktop.engine import lean_autograd as lean
 from sgim_desktop.engine.safe_load import load_checkpoint
 from sgim_desktop.engine.speed import use_winograd, winograd_conv3x3
 from sgim_desktop.errors import BadInputError, CheckpointError
@@ -52,7 +53,7 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int
         x = x.reshape(batch, channels, height * up, width * up)
     x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
     weight = torch.flip(kernel, (0, 1)).to(x.dtype)[None, None].expand(channels, 1, -1, -1)
-    return F.conv2d(x, weight, groups=channels)
+    return lean.conv2d(x, weight, groups=channels)
 
 
 # On the CPU, oneDNN's direct convolution beats a GEMM only at high resolution, where layers are
@@ -102,7 +103,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None, f
             return winograd_conv3x3(x, weight)
         gemm = _fast_gemm(x, weight.shape[-1])
     if not _use_gemm(x, gemm, weight.shape[-1]):
-        return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        return lean.conv2d(x, weight, padding=weight.shape[-1] // 2)
     batch, channels, height, width = x.shape
     out_channels, k = weight.shape[0], weight.shape[-1]
     if k == 1:
@@ -120,7 +121,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None, f
 def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2, *, gemm: bool | None = None) -> torch.Tensor:
     """Transposed convolution without padding (``weight`` is (in, out, k, k)); a matrix product and a fold."""
     if not _use_gemm(x, gemm):
-        return F.conv_transpose2d(x, weight, stride=stride)
+        return lean.conv_transpose2d(x, weight, stride=stride)
     batch, channels, height, width = x.shape
     out_channels, k = weight.shape[1], weight.shape[-1]
     cols = torch.matmul(weight.reshape(channels, out_channels * k * k).t(), x.reshape(batch, channels, height * width))
@@ -130,7 +131,7 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 2, *, 
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Add a per-channel bias, leaky ReLU (0.2), and rescale by sqrt(2) to keep the variance."""
     shape = (1, bias.shape[0]) + (1,) * (x.ndim - 2)
-    return F.leaky_relu(x + bias.view(shape), negative_slope=_LRELU_SLOPE) * _LRELU_GAIN
+    return lean.scaled_leaky_relu(x + bias.view(shape), _LRELU_SLOPE, _LRELU_GAIN)
 
 
 class PixelNorm(nn.Module):

@@ -29,6 +29,12 @@ def test_keeping_freed_memory_is_safe_to_ask_for_twice():
     assert speed.keep_freed_memory() == first
 
 
+def test_the_smaller_footprint_can_be_chosen_in_the_environment(monkeypatch):
+    monkeypatch.setattr(speed, "_kept", False)
+    monkeypatch.setenv(speed.KEEP_FREED_ENV, "0")
+    assert speed.keep_freed_memory() is False
+
+
 def test_fast_mode_optimises_the_full_image_in_fewer_steps():
     assert speed.optimisation_resolution(1024, "fast") == 1024
     assert speed.optimisation_resolution(1024, "exact") == 1024
