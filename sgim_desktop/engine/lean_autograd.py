@@ -6,7 +6,10 @@ input where its output (which the next layer keeps anyway) says the same. At 102
 three 128 MB tensors a layer; without them the generator's saved activations halve, and with them
 the allocator's share of the peak that freed-but-kept blocks add (``speed.keep_freed_memory``).
 
-Both run the forward with the same kernels and the backward with the ones autograd calls, so the
+``scaled_leaky_relu_`` also works in place, for the generator's layers, whose every step would
+otherwise allocate (and, through fragmentation, strand) two more blocks of a layer's size.
+
+All run the forward with the same kernels and the backward with the ones autograd calls, so the
 image and the gradient are bit-for-bit those of the plain ops (tests/engine/test_lean_autograd.py).
 """
 
@@ -78,6 +81,30 @@ class _ScaledLeakyReLU(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (out,) = ctx.saved_tensors
         return torch.ops.aten.leaky_relu_backward(grad * ctx.gain, out, ctx.slope, False), None, None
+
+
+class _ScaledLeakyReLUInPlace(torch.autograd.Function):
+    """``_ScaledLeakyReLU`` over its input's own memory: one activation-sized block fewer a layer."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, slope: float, gain: float) -> torch.Tensor:
+        F.leaky_relu_(x, negative_slope=slope)
+        x.mul_(gain)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.slope, ctx.gain = slope, gain
+        return x
+
+    backward = _ScaledLeakyReLU.backward
+
+
+def scaled_leaky_relu_(x: torch.Tensor, slope: float, gain: float) -> torch.Tensor:
+    """In place ``x = F.leaky_relu(x, slope) * gain`` (same values), for a tensor nothing else keeps."""
+    if slope > 0 and gain > 0 and _wants_lean(x):
+        return _ScaledLeakyReLUInPlace.apply(x, slope, gain)
+    if x.requires_grad and torch.is_grad_enabled():
+        return F.leaky_relu(x, negative_slope=slope) * gain
+    return F.leaky_relu_(x, negative_slope=slope).mul_(gain)
 
 
 def scaled_leaky_relu(x: torch.Tensor, slope: float, gain: float) -> torch.Tensor:

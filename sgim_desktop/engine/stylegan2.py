@@ -287,7 +287,12 @@ class StyledConv(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor, fast: bool = False) -> torch.Tensor:
         if not fast:
-            return self.activate(self.noise(self.conv(x, style), noise))
+            # activate(noise(conv(x))) with the noise, bias and activation applied in place: the
+            # same operations in the same order (so the same values), two fewer blocks a layer.
+            out = self.conv(x, style)
+            out.add_(self.noise.weight * noise)
+            out.add_(self.activate.bias.view(1, -1, 1, 1))
+            return lean.scaled_leaky_relu_(out, _LRELU_SLOPE, _LRELU_GAIN)
         # The same maths in three passes over the activations instead of five: the sqrt(2) gain moves
         # inside the leaky ReLU (it is positively homogeneous) into the demodulation, bias and noise
         # factors, and the demodulation, bias and noise are applied in one fused multiply-add.

@@ -90,3 +90,20 @@ def test_the_generator_renders_and_back_propagates_exactly_as_before_while_keepi
     image_p, grad_p, bytes_p = run()
     assert torch.equal(image_l, image_p) and torch.equal(grad_l, grad_p)
     assert bytes_l < 0.6 * bytes_p, (bytes_l, bytes_p)
+
+
+def test_the_in_place_scaled_leaky_relu_reuses_its_input_and_gives_the_same_values_and_gradient():
+    x = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(4))
+    out_p, grad_p, _, _ = input_and_grad(lambda t: F.leaky_relu(t, 0.2) * 2**0.5, x)
+
+    def in_place(t: torch.Tensor) -> torch.Tensor:
+        u = t * 1.0
+        y = lean.scaled_leaky_relu_(u, 0.2, 2**0.5)
+        assert y.untyped_storage().data_ptr() == u.untyped_storage().data_ptr()
+        return y
+
+    out_l, grad_l, _, _ = input_and_grad(in_place, x)
+    assert torch.equal(out_l, out_p) and torch.equal(grad_l, grad_p)
+    with torch.no_grad():
+        u = x.clone()
+        assert torch.equal(lean.scaled_leaky_relu_(u, 0.2, 2**0.5), out_p) and torch.equal(u, out_p)
