@@ -47,9 +47,9 @@ def keep_freed_memory() -> bool:
 
     Only on Linux with glibc (elsewhere the allocators already cache); idempotent. The resident
     size then stays near the step's peak between steps, which it reaches every step anyway, plus
-    what fragmentation strands: at 1024 px about 2.5 GB over a live peak of 3.7 GB, against
-    steps 4x slower (9 s instead of 2.2) when every block goes back. ``SGIM_KEEP_FREED_MEMORY=0``
-    chooses the smaller footprint.
+    what fragmentation strands: at 1024 px 1.5-1.8 GB over a live peak of 3.5 GB, against steps
+    three times slower (5.6 s instead of 1.9, docs/speed.md) when every block goes back.
+    ``SGIM_KEEP_FREED_MEMORY=0`` chooses the smaller footprint.
     """
     global _kept
     if _kept:
