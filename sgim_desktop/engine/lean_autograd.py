@@ -14,6 +14,8 @@ image and the gradient are bit-for-bit those of the plain ops (tests/engine/test
 
 from __future__ import annotations
 
+import mmap
+import threading
 from typing import Any
 
 import torch
@@ -41,13 +43,43 @@ class _FrozenConv(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         shape, dtype, device, stride, padding, groups, transposed = ctx.geometry
         # The input's values are not read for the input gradient, only its shape and layout; a
-        # zero-stride stand-in made oneDNN pick a slower kernel, so it gets a plain empty tensor.
-        like = torch.empty(shape, dtype=dtype, device=device)
+        # zero-stride stand-in made oneDNN pick a slower kernel, so it gets a plain contiguous one.
+        like = untouched(shape, dtype, device)
         grad_input = torch.ops.aten.convolution_backward(
             grad, like, weight, None, [stride, stride], [padding, padding], [1, 1],
             transposed, [0, 0], groups, [True, False, False],
         )[0]
         return grad_input, None, None, None, None, None
+
+
+_untouched_lock = threading.Lock()
+_untouched_maps: dict[torch.dtype, tuple[mmap.mmap, torch.Tensor]] = {}
+
+
+def untouched(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A contiguous tensor of ``shape`` whose values are never read or written (a shape stand-in).
+
+    On the CPU it is a view of one anonymous mapping that is never touched, so it costs address
+    space but no resident memory, and it takes no block from the heap: a fresh 128 MB block a layer
+    at 1024 px was one more size for glibc's heap to fit around, and the heap's high-water mark is
+    what the resident size follows (``speed.keep_freed_memory``).
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    numel = 1
+    for n in shape:
+        numel *= n
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    with _untouched_lock:
+        held = _untouched_maps.get(dtype)
+        if held is None or held[1].numel() < numel:
+            pages = max(1, -(-numel * itemsize // mmap.PAGESIZE))
+            mapping = mmap.mmap(-1, pages * mmap.PAGESIZE)
+            held = (mapping, torch.frombuffer(mapping, dtype=dtype, count=pages * mmap.PAGESIZE // itemsize))
+            _untouched_maps[dtype] = held
+        flat = held[1]
+    return flat[:numel].view(shape)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, *, stride: int = 1, padding: int = 0, groups: int = 1) -> torch.Tensor:
@@ -111,3 +143,118 @@ def scaled_leaky_relu(x: torch.Tensor, slope: float, gain: float) -> torch.Tenso
     if slope > 0 and gain > 0 and _wants_lean(x):
         return _ScaledLeakyReLU.apply(x, slope, gain)
     return F.leaky_relu(x, negative_slope=slope) * gain
+
+
+def _sum_to(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Autograd's reduction of a broadcast gradient to ``like``'s shape (the same sum, so the same bits)."""
+    dims = [d for d in range(t.ndim) if like.shape[d] == 1 and t.shape[d] != 1]
+    return t.sum(dims, keepdim=True) if dims else t
+
+
+# The product whose per-channel sums a channel factor's gradient is, is made this many elements at
+# a time (16 MB) rather than whole (128 MB a layer at 1024 px).
+_PRODUCT_CHUNK = 1 << 22
+
+
+def _product_sum_to(a: torch.Tensor, b: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``_sum_to(a * b, like)`` for a per-channel ``like`` (1, C, 1, 1), a few channels at a time.
+
+    Each channel's sum runs over the same contiguous pixels in the same order either way, so the
+    values are the same; only the temporary product is smaller.
+    """
+    if a.ndim != 4 or a.shape != b.shape or a.shape[0] != 1 or tuple(like.shape) != (1, a.shape[1], 1, 1) \
+            or a.numel() <= _PRODUCT_CHUNK or not (a.is_contiguous() and b.is_contiguous()):
+        return _sum_to(a * b, like)
+    per = max(1, _PRODUCT_CHUNK // (a.shape[2] * a.shape[3]))
+    out = torch.empty(like.shape, dtype=torch.result_type(a, b), device=a.device)
+    for c in range(0, a.shape[1], per):
+        out[:, c:c + per] = (a[:, c:c + per] * b[:, c:c + per]).sum((2, 3), keepdim=True)
+    return out
+
+
+class _ChannelScale(torch.autograd.Function):
+    """``x * s`` with ``s`` broadcast over the pixels (a style or a demodulation), backward in place.
+
+    Autograd's product keeps both factors and in backward holds the incoming gradient, the new
+    gradient of ``x`` and the product summed for ``s`` at once. Here ``s``'s gradient is summed
+    first (its product freed at once) and ``x``'s gradient is the incoming one scaled in place: at
+    most one activation-sized block is added, not two. The same products and sums, so the same bits.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, s = ctx.saved_tensors
+        grad_s = _product_sum_to(grad, x, s) if ctx.needs_input_grad[1] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad.mul_(s) if _owned(grad, x) else grad * s
+        return grad_x, grad_s
+
+
+def _owned(grad: torch.Tensor, like: torch.Tensor) -> bool:
+    """Whether ``grad`` may be overwritten: a plain contiguous gradient of the full shape."""
+    return grad.shape == like.shape and grad.is_contiguous() and not grad.requires_grad
+
+
+def _wants_fused(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def channel_scale(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``x * s`` (``s`` of shape (batch, channels, 1, 1)); a leaner backward when a gradient is wanted.
+
+    The gradient that reaches it must be its own (not handed to another node too), as it is in the
+    generator, where it comes from a convolution's backward.
+    """
+    if _wants_fused(x, s) and x.shape == torch.broadcast_shapes(x.shape, s.shape):
+        return _ChannelScale.apply(x, s)
+    return x * s
+
+
+class _DemodulateActivate(torch.autograd.Function):
+    """``leaky_relu(out * demod + noise + bias) * gain``: a styled convolution after its convolution.
+
+    The same operations in the same order as the plain ones (so the same values, forward and
+    back), keeping ``out``, ``demod`` and the result; its backward scales the incoming gradient in
+    place through the activation and the demodulation instead of making four new blocks.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, out: torch.Tensor, demod: torch.Tensor, noise: torch.Tensor, bias: torch.Tensor,
+                slope: float, gain: float) -> torch.Tensor:
+        y = out * demod
+        y.add_(noise)
+        y.add_(bias)
+        F.leaky_relu_(y, negative_slope=slope)
+        y.mul_(gain)
+        ctx.save_for_backward(out, demod, y)
+        ctx.slope, ctx.gain = slope, gain
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        out, demod, y = ctx.saved_tensors
+        g = grad.mul_(ctx.gain) if _owned(grad, y) else grad * ctx.gain
+        torch.ops.aten.leaky_relu_backward.grad_input(g, y, ctx.slope, False, grad_input=g)
+        grad_demod = _product_sum_to(g, out, demod) if ctx.needs_input_grad[1] else None
+        grad_out = g.mul_(demod) if ctx.needs_input_grad[0] else None
+        return grad_out, grad_demod, None, None, None, None
+
+
+def demodulate_activate(out: torch.Tensor, demod: torch.Tensor, noise: torch.Tensor, bias: torch.Tensor,
+                        slope: float, gain: float) -> torch.Tensor:
+    """``F.leaky_relu(out * demod + noise + bias, slope) * gain`` for a frozen noise and bias.
+
+    As for ``channel_scale``, the gradient that reaches it must be its own.
+    """
+    if slope > 0 and gain > 0 and _wants_fused(out, demod) and not noise.requires_grad and not bias.requires_grad:
+        return _DemodulateActivate.apply(out, demod, noise, bias, slope, gain)
+    y = out * demod
+    y = y + noise if y.requires_grad and torch.is_grad_enabled() else y.add_(noise)
+    y = y + bias if y.requires_grad and torch.is_grad_enabled() else y.add_(bias)
+    return scaled_leaky_relu_(y, slope, gain)

@@ -51,8 +51,12 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int
     if up > 1:
         x = F.pad(x.reshape(batch, channels, height, 1, width, 1), (0, up - 1, 0, 0, 0, up - 1))
         x = x.reshape(batch, channels, height * up, width * up)
-    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
     weight = torch.flip(kernel, (0, 1)).to(x.dtype)[None, None].expand(channels, 1, -1, -1)
+    if pad[0] == pad[1]:
+        # The convolution's own zero padding: no padded copy of the image (1027 px, an odd size
+        # for the heap, at 1024 px) and no copy of its gradient back.
+        return lean.conv2d(x, weight, padding=pad[0], groups=channels)
+    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
     return lean.conv2d(x, weight, groups=channels)
 
 
@@ -110,8 +114,11 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None, f
         # Kept (out x in) @ (in x pixels): matmul would fold a batched product into (pixels x in) @ (in x 3),
         # a shape BLAS runs tens of times slower for ToRGB's three outputs.
         w = weight.reshape(out_channels, channels)
-        cols = x.reshape(batch, channels, height * width)
-        out = torch.mm(w, cols[0])[None] if batch == 1 else torch.bmm(w.expand(batch, -1, -1), cols)
+        if batch == 1:
+            # A view, not cols[0]: the gradient of a selected slice is a new zeroed block, copied.
+            out = torch.mm(w, x.view(channels, height * width))[None]
+        else:
+            out = torch.bmm(w.expand(batch, -1, -1), x.reshape(batch, channels, height * width))
         return out.view(batch, out_channels, height, width)
     cols = F.unfold(x, k, padding=k // 2)
     out = torch.matmul(weight.reshape(out_channels, channels * k * k), cols)
@@ -235,14 +242,14 @@ class ModulatedConv2d(nn.Module):
         out, demod = self.undemodulated(x, style, fast)
         if demod is None:
             return out
-        return out * demod.view(x.shape[0], self.out_channel, 1, 1)
+        return lean.channel_scale(out, demod.view(x.shape[0], self.out_channel, 1, 1))
 
     def undemodulated(self, x: torch.Tensor, style: torch.Tensor, fast: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The convolution of the modulated input, and the (batch, out) demodulation factors still to apply."""
         batch = x.shape[0]
         s = self.modulation(style)
         weight, transposed, tap_energy = self._weights()
-        x = x * s.view(batch, self.in_channel, 1, 1)
+        x = lean.channel_scale(x, s.view(batch, self.in_channel, 1, 1))
         if self.upsample:
             out = self.blur(conv_transpose2d(x, transposed, stride=2, gemm=_fast_gemm(x, 3) if fast else None))
         else:
@@ -287,12 +294,13 @@ class StyledConv(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor, fast: bool = False) -> torch.Tensor:
         if not fast:
-            # activate(noise(conv(x))) with the noise, bias and activation applied in place: the
-            # same operations in the same order (so the same values), two fewer blocks a layer.
-            out = self.conv(x, style)
-            out.add_(self.noise.weight * noise)
-            out.add_(self.activate.bias.view(1, -1, 1, 1))
-            return lean.scaled_leaky_relu_(out, _LRELU_SLOPE, _LRELU_GAIN)
+            # activate(noise(conv(x))) with the demodulation, noise, bias and activation in one
+            # autograd step: the same operations in the same order (so the same values), with
+            # fewer blocks a layer kept for and made by the backward pass.
+            out, demod = self.conv.undemodulated(x, style)
+            assert demod is not None
+            return lean.demodulate_activate(out, demod.view(x.shape[0], -1, 1, 1), self.noise.weight * noise,
+                                            self.activate.bias.view(1, -1, 1, 1), _LRELU_SLOPE, _LRELU_GAIN)
         # The same maths in three passes over the activations instead of five: the sqrt(2) gain moves
         # inside the leaky ReLU (it is positively homogeneous) into the demodulation, bias and noise
         # factors, and the demodulation, bias and noise are applied in one fused multiply-add.
