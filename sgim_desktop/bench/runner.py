@@ -103,6 +103,7 @@ class Worker:
             from sgim_desktop.engine import speed
 
             speed.FAST_STEP_FRACTION = config.fast_fraction
+            speed.FAST_BFLOAT16_STEP_FRACTION = config.fast_fraction
         self.torch = torch
         self.models = load_edit_models(files[f"generator_{config.size}"], files["audio_encoder"], files["clip"],
                                        device=config.device)
@@ -223,7 +224,8 @@ class Worker:
         later = self.times[1:] or [float("nan")]
         median = statistics.median(later)
         if cfg.mode == "fast":
-            edit_steps, every = speed.fast_steps(DEFAULT_EDIT_STEPS), DEFAULT_PREVIEW_EVERY
+            conv_dtype = speed.fast_convolution_dtype(cfg.device)
+            edit_steps, every = speed.fast_steps(DEFAULT_EDIT_STEPS, conv_dtype), DEFAULT_PREVIEW_EVERY
         else:
             edit_steps = DEFAULT_EDIT_STEPS
             every = ORIGINAL_PREVIEW_EVERY if cfg.mode == "original" else DEFAULT_PREVIEW_EVERY

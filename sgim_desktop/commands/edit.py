@@ -62,8 +62,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="original: the paper's raw x7/avg-pool input; normalized: CLIP's own preprocessing")
     p.add_argument("--preview-every", type=int, default=10, metavar="K")
     p.add_argument("--speed", choices=["exact", "fast"], default="exact",
-                   help="exact: the original's computation and schedule; fast: the same computation in 60%% of "
-                        "the steps (see docs/speed.md)")
+                   help="exact: the original's computation and schedule; fast: bfloat16 convolutions where the "
+                        "hardware has them, else the exact computation in 60%% of the steps (see docs/speed.md)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.add_argument("--save-latent", metavar="FILE.pt")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sgim_desktop.engine import lean_autograd as lean
 from sgim_desktop.engine import speed as speedup
 from sgim_desktop.engine.clip_space import ClipSpace, normalize
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
@@ -63,8 +64,8 @@ class EditRequest:
     clip_input: Literal["original", "normalized"] = "original"
     final_image: Literal["original", "final_latent"] = "original"
     record: bool = False
-    # exact: the original's computation (the parity reference). fast: the same computation in 60%
-    # of the steps (engine/speed.py).
+    # exact: the original's computation (the parity reference). fast: bfloat16 convolutions where
+    # they are native, else the same computation in 60% of the steps (engine/speed.py).
     speed: Literal["exact", "fast"] = "exact"
 
 
@@ -276,7 +277,8 @@ class EditRun:
         g = models.generator
         fast = req.speed == "fast"
         resolution = speedup.optimisation_resolution(g.config.size, req.speed)
-        n_steps = speedup.fast_steps(req.steps) if fast else req.steps
+        conv_dtype = speedup.fast_convolution_dtype(models.device) if fast else None
+        n_steps = speedup.fast_steps(req.steps, conv_dtype) if fast else req.steps
         w0 = source_latent(models, req)
         source_image = render(models, w0)
         id_feats = None
@@ -306,7 +308,8 @@ class EditRun:
                     break
                 lr = schedule.lr(i) if schedule is not None else get_lr(i / n_steps, req.lr)
                 optimizer.param_groups[0]["lr"] = lr
-                img_gen = g.synthesis(latent, resolution=resolution, precise=not (fast and speedup.FAST_KERNELS))
+                with lean.convolutions_in(conv_dtype):
+                    img_gen = g.synthesis(latent, resolution=resolution, precise=not (fast and speedup.FAST_KERNELS))
                 fi = normalize(models.space.clip.encode_image(clip_view(img_gen, req.clip_input)).float())
                 per_target = 1 - (fi @ embeds.T)[0] * COS_SCALE
                 cos_loss = (per_target * weights).sum()

@@ -14,8 +14,11 @@ image and the gradient are bit-for-bit those of the plain ops (tests/engine/test
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -26,12 +29,34 @@ def _wants_lean(x: torch.Tensor, weight: torch.Tensor | None = None) -> bool:
     return torch.is_grad_enabled() and x.requires_grad and (weight is None or not weight.requires_grad)
 
 
+_conv_dtype: ContextVar[torch.dtype | None] = ContextVar("sgim_conv_dtype", default=None)
+
+
+@contextlib.contextmanager
+def convolutions_in(dtype: torch.dtype | None) -> Iterator[None]:
+    """Run the frozen-weight convolutions started inside in ``dtype`` (their sums stay float32 in
+    oneDNN and cuDNN), forward and backward; everything else keeps its own precision. None: as is."""
+    token = _conv_dtype.set(dtype)
+    try:
+        yield
+    finally:
+        _conv_dtype.reset(token)
+
+
+def convolution_dtype() -> torch.dtype | None:
+    """The dtype ``convolutions_in`` set here, if any."""
+    return _conv_dtype.get()
+
+
 class _FrozenConv(torch.autograd.Function):
     """A convolution (or transposed one) whose weight needs no gradient: keeps the weight only."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int, groups: int,
                 transposed: bool) -> torch.Tensor:
+        dtype = _conv_dtype.get()
+        if dtype is not None and dtype != x.dtype:
+            x, weight = x.to(dtype), weight.to(dtype)
         ctx.save_for_backward(weight)
         ctx.geometry = (tuple(x.shape), x.dtype, x.device, stride, padding, groups, transposed)
         if transposed:
@@ -42,6 +67,7 @@ class _FrozenConv(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (weight,) = ctx.saved_tensors
         shape, dtype, device, stride, padding, groups, transposed = ctx.geometry
+        grad = grad.to(dtype)
         # The input's values are not read for the input gradient, only its shape and layout; a
         # zero-stride stand-in made oneDNN pick a slower kernel, so it gets a plain contiguous one.
         like = untouched(shape, dtype, device)
@@ -82,10 +108,18 @@ def untouched(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) 
     return flat[:numel].view(shape)
 
 
+def _in_conv_dtype(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    dtype = _conv_dtype.get()
+    if dtype is None or dtype == x.dtype:
+        return x, weight
+    return x.to(dtype), weight.to(dtype)
+
+
 def conv2d(x: torch.Tensor, weight: torch.Tensor, *, stride: int = 1, padding: int = 0, groups: int = 1) -> torch.Tensor:
     """``F.conv2d``; when only the input needs a gradient, without keeping the input for backward."""
     if _wants_lean(x, weight):
         return _FrozenConv.apply(x, weight, stride, padding, groups, False)
+    x, weight = _in_conv_dtype(x, weight)
     return F.conv2d(x, weight, stride=stride, padding=padding, groups=groups)
 
 
@@ -93,6 +127,7 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, *, stride: int = 1) 
     """``F.conv_transpose2d`` (no padding); when only the input needs a gradient, without keeping it."""
     if _wants_lean(x, weight):
         return _FrozenConv.apply(x, weight, stride, 0, 1, True)
+    x, weight = _in_conv_dtype(x, weight)
     return F.conv_transpose2d(x, weight, stride=stride)
 
 

@@ -86,6 +86,8 @@ def _use_gemm(x: torch.Tensor, gemm: bool | None, kernel_size: int = 3) -> bool:
         return gemm
     if kernel_size == 1:
         return True
+    if lean.convolution_dtype() is not None:
+        return False  # reduced precision: the backend's kernels, which sum in float32 anyway
     return x.device.type != "cpu" or x.shape[-2] * x.shape[-1] <= _CPU_GEMM_MAX_PIXELS
 
 

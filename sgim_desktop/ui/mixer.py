@@ -211,8 +211,9 @@ class MixerPanel(QGroupBox):
         self.speed.setObjectName("speed")
         for label, value in (("Exact (the paper's)", "exact"), ("Fast", "fast")):
             self.speed.addItem(label, value)
-        self.speed.setToolTip("Exact computes what the original code computes; Fast runs the same computation "
-                              "in 60% of the steps, for a result within a fraction of a percent (docs/speed.md)")
+        self.speed.setToolTip("Exact computes what the original code computes; Fast runs the generator's "
+                              "convolutions in bfloat16 where the processor has it (else the exact computation "
+                              "in 60% of the steps), for a result as good in less time (docs/speed.md)")
 
         form = QFormLayout(self)
         form.addRow("Sound weight", self.sound_weight)

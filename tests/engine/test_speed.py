@@ -39,6 +39,44 @@ def test_fast_mode_optimises_the_full_image_in_fewer_steps():
     assert speed.optimisation_resolution(1024, "fast") == 1024
     assert speed.optimisation_resolution(1024, "exact") == 1024
     assert speed.fast_steps(300) < 300 and speed.fast_steps(1) == 1
+    assert speed.fast_steps(300, torch.bfloat16) == 300
+
+
+def test_fast_mode_uses_bfloat16_convolutions_only_where_they_are_native(monkeypatch):
+    monkeypatch.setattr(speed, "native_bfloat16", lambda device: True)
+    assert speed.fast_convolution_dtype("cpu") == torch.bfloat16
+    monkeypatch.setattr(speed, "FAST_BFLOAT16", False)
+    assert speed.fast_convolution_dtype("cpu") is None
+    monkeypatch.setattr(speed, "FAST_BFLOAT16", True)
+    monkeypatch.setattr(speed, "native_bfloat16", lambda device: False)
+    assert speed.fast_convolution_dtype("cpu") is None
+
+
+def test_bfloat16_convolutions_run_in_bfloat16_and_keep_the_image_and_gradient_close():
+    from sgim_desktop.engine import lean_autograd as lean
+
+    g = rule_weighted_generator(64)
+    w = torch.randn(1, 10, 512, generator=torch.Generator().manual_seed(4))
+    r = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    results = []
+    for dtype in (None, torch.bfloat16):
+        dtypes: set[torch.dtype] = set()
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            dtypes.add(t.dtype)
+            return t
+
+        x = w.clone().requires_grad_(True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), lean.convolutions_in(dtype):
+            img = g.synthesis(x)
+        assert lean.convolution_dtype() is None
+        (img * r).sum().backward()
+        results.append((img.detach().float(), x.grad, dtypes))
+    (img_e, grad_e, kept_e), (img_b, grad_b, kept_b) = results
+    assert torch.bfloat16 in kept_b and torch.bfloat16 not in kept_e
+    assert not torch.equal(img_e, img_b)
+    assert (img_e - img_b).abs().max() < 0.05 * img_e.abs().max()
+    assert (grad_e - grad_b).norm() < 0.1 * grad_e.norm()
 
 
 def test_the_low_resolution_trade_when_switched_on_stops_at_the_smallest_size_clip_can_use(monkeypatch):
@@ -121,7 +159,7 @@ def test_a_low_resolution_fast_edit_optimises_small_and_shows_full_size_previews
     req = EditRequest(targets=[target], seed=1, steps=10, preview_every=2, speed="fast")
     edit = start_edit(EditModels(generator=g, space=space), req)
     steps = list(edit)
-    assert len(steps) <= speed.fast_steps(10) and steps[-1].total == len(steps)
+    assert len(steps) <= speed.fast_steps(10, speed.fast_convolution_dtype("cpu")) and steps[-1].total == len(steps)
     assert all(s.preview.shape == (64, 64, 3) for s in steps if s.preview is not None)
     assert steps[0].preview is not None and steps[-1].preview is not None
     result = edit.result
