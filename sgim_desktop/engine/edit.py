@@ -306,6 +306,11 @@ class EditRun:
                 if self.cancel_event.is_set():
                     cancelled = True
                     break
+                # The last step's image and graph go before this step's are made: alive through the
+                # next forward pass they sat in the middle of the heap, splitting the holes that
+                # the next step's activations would fit (the resident size follows the heap).
+                img_gen = fi = per_target = cos_loss = loss = sim = None
+                optimizer.zero_grad()
                 lr = schedule.lr(i) if schedule is not None else get_lr(i / n_steps, req.lr)
                 optimizer.param_groups[0]["lr"] = lr
                 with lean.convolutions_in(conv_dtype):
@@ -328,7 +333,6 @@ class EditRun:
                     i_loss = models.identity.forward_cached(img_gen, id_feats)
                     loss = loss + req.lambda_id * i_loss
                     id_value = float(i_loss.detach())
-                optimizer.zero_grad()
                 loss.backward()
                 grad = latent.grad.detach().clone().cpu() if req.record else None
                 optimizer.step()
@@ -358,7 +362,7 @@ class EditRun:
                     latent=latent.detach().clone().cpu() if req.record else None,
                     grad=grad,
                 )
-                steps.append(step)
+                steps.append(replace(step, preview=None))
                 yield step
                 if stop:
                     break

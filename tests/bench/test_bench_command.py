@@ -29,6 +29,7 @@ def test_bench_reports_speed_memory_and_objective_per_mode(tmp_path, checkpoint_
         assert KEYS <= set(r) and r["size"] == 64 and r["device"] == "cpu" and r["peak_gpu_mb"] is None
         assert r["steps"] == 3 and r["step_s_min"] <= r["step_s_median"] <= r["step_s_max"]
         assert r["peak_rss_mb"] > 100 and r["first_preview_s"] > 0
+        assert r["convolutions"] == "float32"
     original, exact = rows
     assert "re-implementation" in original["note"]
     # the same edit by two routes: the same objective
