@@ -219,7 +219,7 @@ class Worker:
         """What the generator's convolutions ran in (fast mode's bfloat16 where it is native)."""
         from sgim_desktop.engine import speed
 
-        dtype = speed.fast_convolution_dtype(self.config.device) if self.config.mode == "fast" else None
+        dtype = speed.fast_convolution_dtype(self.config.device, self.config.size) if self.config.mode == "fast" else None
         return _dtype_name(dtype or self.torch.float32)
 
     def _report(self, objective: float, loss: float, preview_s: float, peak_rss: float, peak_gpu: float | None) -> dict:
@@ -231,7 +231,7 @@ class Worker:
         later = self.times[1:] or [float("nan")]
         median = statistics.median(later)
         if cfg.mode == "fast":
-            conv_dtype = speed.fast_convolution_dtype(cfg.device)
+            conv_dtype = speed.fast_convolution_dtype(cfg.device, cfg.size)
             edit_steps, every = speed.fast_steps(DEFAULT_EDIT_STEPS, conv_dtype), DEFAULT_PREVIEW_EVERY
         else:
             edit_steps = DEFAULT_EDIT_STEPS

@@ -277,7 +277,7 @@ class EditRun:
         g = models.generator
         fast = req.speed == "fast"
         resolution = speedup.optimisation_resolution(g.config.size, req.speed)
-        conv_dtype = speedup.fast_convolution_dtype(models.device) if fast else None
+        conv_dtype = speedup.fast_convolution_dtype(models.device, g.config.size) if fast else None
         n_steps = speedup.fast_steps(req.steps, conv_dtype) if fast else req.steps
         w0 = source_latent(models, req)
         source_image = render(models, w0)

@@ -11,8 +11,9 @@ Exact (the default, the parity reference) and fast share these:
 - targets and the source image's identity features computed once per edit (``edit.py``).
 
 Fast mode (``EditRequest.speed = "fast"``) runs the generator's convolutions in bfloat16 where the
-hardware does them natively (AVX-512 BF16 or AMX CPUs, recent GPUs: about twice float32's rate),
-with everything else in float32 and the original's whole schedule; elsewhere it runs the exact
+hardware does them natively (AVX-512 BF16 or AMX CPUs, recent GPUs: about twice float32's rate)
+and where that pays (generators up to 256 px), with everything else in float32 and the original's
+whole schedule; elsewhere it runs the exact
 computation with the original's schedule in 60% of the steps (``fast_steps``). Either way the
 result image is rendered the exact way from the latent reached. Three more trades are written and measured but off
 (``FAST_KERNELS``, ``FAST_LAND_EARLY``, ``FAST_LOW_RESOLUTION``): NNPACK's Winograd / the backend's
@@ -106,9 +107,13 @@ def optimisation_resolution(size: int, speed: str) -> int:
 # reached 0.8975 where the exact 300-step one reached 0.8126, 10.4% worse: the 512 and 1024 px
 # layers add what CLIP sees and their latents get no gradient. So it is off too.
 FAST_STEP_FRACTION = 0.6
-# With bfloat16 convolutions (where they are native) fast mode keeps the whole schedule: at 256 px
-# 300 such steps reached 0.8053 where 300 exact ones reach 0.81 (docs/speed.md), at 0.62 of the time.
+# With bfloat16 convolutions (where they are native) fast mode keeps the whole schedule. At 256 px
+# 300 such steps reached a lower objective than 300 exact ones at 0.62 of the time; at 1024 px,
+# where the layers are narrow and memory-bound, a step was only 1.3x faster and 300 of them landed
+# 1.7% above exact, worse in time and objective than 60% of the exact steps (docs/speed.md). So
+# bfloat16 is used up to FAST_BFLOAT16_MAX_SIZE (512 px is unmeasured and stays float32).
 FAST_BFLOAT16 = True
+FAST_BFLOAT16_MAX_SIZE = 256
 FAST_BFLOAT16_STEP_FRACTION = 1.0
 FAST_LOW_RESOLUTION = False
 FAST_LAND_EARLY = False
@@ -131,9 +136,12 @@ def native_bfloat16(device: torch.device | str) -> bool:
     return False
 
 
-def fast_convolution_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The generator's convolution dtype in fast mode: bfloat16 where it is native, else unchanged."""
-    return torch.bfloat16 if FAST_BFLOAT16 and native_bfloat16(device) else None
+def fast_convolution_dtype(device: torch.device | str, size: int) -> torch.dtype | None:
+    """The convolution dtype of a ``size`` px generator in fast mode: bfloat16 where it is native
+    and pays (up to ``FAST_BFLOAT16_MAX_SIZE``), else unchanged."""
+    if FAST_BFLOAT16 and size <= FAST_BFLOAT16_MAX_SIZE and native_bfloat16(device):
+        return torch.bfloat16
+    return None
 
 
 def fast_steps(steps: int, conv_dtype: torch.dtype | None = None) -> int:

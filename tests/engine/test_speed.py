@@ -44,12 +44,13 @@ def test_fast_mode_optimises_the_full_image_in_fewer_steps():
 
 def test_fast_mode_uses_bfloat16_convolutions_only_where_they_are_native(monkeypatch):
     monkeypatch.setattr(speed, "native_bfloat16", lambda device: True)
-    assert speed.fast_convolution_dtype("cpu") == torch.bfloat16
+    assert speed.fast_convolution_dtype("cpu", 256) == torch.bfloat16
+    assert speed.fast_convolution_dtype("cpu", 1024) is None  # measured slower to a worse objective there
     monkeypatch.setattr(speed, "FAST_BFLOAT16", False)
-    assert speed.fast_convolution_dtype("cpu") is None
+    assert speed.fast_convolution_dtype("cpu", 256) is None
     monkeypatch.setattr(speed, "FAST_BFLOAT16", True)
     monkeypatch.setattr(speed, "native_bfloat16", lambda device: False)
-    assert speed.fast_convolution_dtype("cpu") is None
+    assert speed.fast_convolution_dtype("cpu", 256) is None
 
 
 def test_bfloat16_convolutions_run_in_bfloat16_and_keep_the_image_and_gradient_close():
@@ -159,7 +160,7 @@ def test_a_low_resolution_fast_edit_optimises_small_and_shows_full_size_previews
     req = EditRequest(targets=[target], seed=1, steps=10, preview_every=2, speed="fast")
     edit = start_edit(EditModels(generator=g, space=space), req)
     steps = list(edit)
-    assert len(steps) <= speed.fast_steps(10, speed.fast_convolution_dtype("cpu")) and steps[-1].total == len(steps)
+    assert len(steps) <= speed.fast_steps(10, speed.fast_convolution_dtype("cpu", 64)) and steps[-1].total == len(steps)
     assert all(s.preview.shape == (64, 64, 3) for s in steps if s.preview is not None)
     assert steps[0].preview is not None and steps[-1].preview is not None
     result = edit.result

@@ -265,7 +265,7 @@ def test_the_window_edits_with_models_from_the_catalog(qtbot, checkpoint_files, 
         window.close()
 
 
-def test_the_fast_speed_chosen_in_the_mixer_runs_the_engines_fast_mode(window, qtbot):
+def test_the_fast_speed_chosen_in_the_mixer_runs_the_engines_fast_mode(window, qtbot, rule_models):
     from sgim_desktop.engine.speed import fast_convolution_dtype, fast_steps
 
     set_steps(window, 5)
@@ -275,4 +275,4 @@ def test_the_fast_speed_chosen_in_the_mixer_runs_the_engines_fast_mode(window, q
     qtbot.waitUntil(lambda: len(window.session.edits) == 1, timeout=240000)
     record = window.session.edits[0]
     assert record.settings.speed == "fast"
-    assert record.steps == fast_steps(5, fast_convolution_dtype("cpu"))
+    assert record.steps == fast_steps(5, fast_convolution_dtype("cpu", rule_models.generator.config.size))
