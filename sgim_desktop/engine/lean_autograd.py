@@ -11,9 +11,10 @@ the demodulation) and a styled convolution's demodulate-noise-bias-activation st
 (``demodulate_activate``) scale the incoming gradient in place and sum their factor's gradient a
 few channels at a time, and a convolution's input gradient gets an untouched mapping as its shape
 stand-in (``untouched``). With memory kept for reuse (``speed.keep_freed_memory``) the resident
-size follows the heap's high-water mark, and every full-size temporary of a slightly different
-size (1024, 1025, 1027 px) left holes the next ones did not fit: at 1024 px the heap grew to 3.4-4.4
-GB over a live peak of about 2.3 GB; without those temporaries it stays at 2.3 GB from the first step.
+size follows the heap's high-water mark, and every full-size temporary, more so one of a slightly
+different size (1024, 1025, 1027 px), leaves holes the next ones may not fit. At 1024 px the peak
+resident size over 10-20 steps went from 4.4-5.3 GB to 4.0-4.3 GB (3.1-3.3 GB after the first step;
+where the heap settles varies from run to run), against about 3.1 GB when nothing is kept.
 
 All run the forward with the same kernels and the backward with the same products and sums as
 autograd's, so the image and the gradient are bit-for-bit those of the plain ops

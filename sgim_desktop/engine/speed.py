@@ -108,7 +108,7 @@ def optimisation_resolution(size: int, speed: str) -> int:
 # layers add what CLIP sees and their latents get no gradient. So it is off too.
 FAST_STEP_FRACTION = 0.6
 # With bfloat16 convolutions (where they are native) fast mode keeps the whole schedule. At 256 px
-# 300 such steps reached a lower objective than 300 exact ones at 0.62 of the time; at 1024 px,
+# 300 such steps reached a lower objective than 300 exact ones at 0.63 of the time; at 1024 px,
 # where the layers are narrow and memory-bound, a step was only 1.3x faster and 300 of them landed
 # 1.7% above exact, worse in time and objective than 60% of the exact steps (docs/speed.md). So
 # bfloat16 is used up to FAST_BFLOAT16_MAX_SIZE (512 px is unmeasured and stays float32).
