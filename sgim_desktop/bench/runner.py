@@ -215,13 +215,6 @@ class Worker:
             sim = float(((w - self.w0) ** 2).sum())
         return cos, cos + 0.008 * sim
 
-    def _convolution_dtype(self) -> str:
-        """What the generator's convolutions ran in (fast mode's bfloat16 where it is native)."""
-        from sgim_desktop.engine import speed
-
-        dtype = speed.fast_convolution_dtype(self.config.device, self.config.size) if self.config.mode == "fast" else None
-        return _dtype_name(dtype or self.torch.float32)
-
     def _report(self, objective: float, loss: float, preview_s: float, peak_rss: float, peak_gpu: float | None) -> dict:
         from sgim_desktop.bench.original_step import ORIGINAL_PREVIEW_EVERY
         from sgim_desktop.engine import speed
@@ -230,8 +223,8 @@ class Worker:
         first = self.first_preview_s if self.first_preview_s is not None else float("nan")
         later = self.times[1:] or [float("nan")]
         median = statistics.median(later)
+        conv_dtype = speed.fast_convolution_dtype(cfg.device, cfg.size) if cfg.mode == "fast" else None
         if cfg.mode == "fast":
-            conv_dtype = speed.fast_convolution_dtype(cfg.device, cfg.size)
             edit_steps, every = speed.fast_steps(DEFAULT_EDIT_STEPS, conv_dtype), DEFAULT_PREVIEW_EVERY
         else:
             edit_steps = DEFAULT_EDIT_STEPS
@@ -258,15 +251,11 @@ class Worker:
             "objective_start": round(self.start_objective[0], 6),
             "loss": round(loss, 6),
             "threads": self.torch.get_num_threads(),
-            "convolutions": self._convolution_dtype(),
+            "convolutions": str(conv_dtype or self.torch.float32).removeprefix("torch."),
         }
         if cfg.mode == "original":
             out["note"] = ORIGINAL_NOTE
         return out
-
-
-def _dtype_name(dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 def worker_main(config_json: str, files_json: str) -> int:

@@ -106,7 +106,7 @@ def untouched(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) 
     numel = 1
     for n in shape:
         numel *= n
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     with _untouched_lock:
         held = _untouched_maps.get(dtype)
         if held is None or held[1].numel() < numel:
@@ -237,13 +237,15 @@ class _ChannelScale(torch.autograd.Function):
         grad_s = _product_sum_to(grad, x, s) if ctx.needs_input_grad[1] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad.mul_(s) if _owned(grad, x) else grad * s
+            grad_x = grad.mul_(s) if _owned(grad, x, s) else grad * s
         return grad_x, grad_s
 
 
-def _owned(grad: torch.Tensor, like: torch.Tensor) -> bool:
-    """Whether ``grad`` may be overwritten: a plain contiguous gradient of the full shape."""
-    return grad.shape == like.shape and grad.is_contiguous() and not grad.requires_grad
+def _owned(grad: torch.Tensor, like: torch.Tensor, factor: torch.Tensor | float) -> bool:
+    """Whether ``grad * factor`` may overwrite ``grad``: a plain contiguous gradient of the full
+    shape, whose dtype the product keeps (so in place gives the same bits)."""
+    return (grad.shape == like.shape and grad.is_contiguous() and not grad.requires_grad
+            and torch.result_type(grad, factor) == grad.dtype)
 
 
 def _wants_fused(*tensors: torch.Tensor) -> bool:
@@ -284,10 +286,12 @@ class _DemodulateActivate(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         out, demod, y = ctx.saved_tensors
-        g = grad.mul_(ctx.gain) if _owned(grad, y) else grad * ctx.gain
+        g = grad.mul_(ctx.gain) if _owned(grad, y, ctx.gain) else grad * ctx.gain
         torch.ops.aten.leaky_relu_backward.grad_input(g, y, ctx.slope, False, grad_input=g)
         grad_demod = _product_sum_to(g, out, demod) if ctx.needs_input_grad[1] else None
-        grad_out = g.mul_(demod) if ctx.needs_input_grad[0] else None
+        grad_out = None
+        if ctx.needs_input_grad[0]:
+            grad_out = g.mul_(demod) if torch.result_type(g, demod) == g.dtype else g * demod
         return grad_out, grad_demod, None, None, None, None
 
 

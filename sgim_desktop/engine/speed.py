@@ -13,9 +13,9 @@ Exact (the default, the parity reference) and fast share these:
 Fast mode (``EditRequest.speed = "fast"``) runs the generator's convolutions in bfloat16 where the
 hardware does them natively (AVX-512 BF16 or AMX CPUs, recent GPUs: about twice float32's rate)
 and where that pays (generators up to 256 px), with everything else in float32 and the original's
-whole schedule; elsewhere it runs the exact
-computation with the original's schedule in 60% of the steps (``fast_steps``). Either way the
-result image is rendered the exact way from the latent reached. Three more trades are written and measured but off
+whole schedule; elsewhere it runs the exact computation with the original's schedule in 60% of the
+steps (``fast_steps``). Either way the result image is rendered the exact way from the latent
+reached. Three more trades are written and measured but off
 (``FAST_KERNELS``, ``FAST_LAND_EARLY``, ``FAST_LOW_RESOLUTION``): NNPACK's Winograd / the backend's
 direct 3x3 kernels with less accurate sums, a schedule that starts its ramp-down when the loss
 stalls (``FastSchedule``), and running the generator while optimising only up to the smallest

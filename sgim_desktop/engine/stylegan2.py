@@ -117,8 +117,8 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, *, gemm: bool | None = None, f
         # a shape BLAS runs tens of times slower for ToRGB's three outputs.
         w = weight.reshape(out_channels, channels)
         if batch == 1:
-            # A view, not cols[0]: the gradient of a selected slice is a new zeroed block, copied.
-            out = torch.mm(w, x.view(channels, height * width))[None]
+            # A reshape (a view here), not cols[0]: a selected slice's gradient is a new zeroed block.
+            out = torch.mm(w, x.reshape(channels, height * width))[None]
         else:
             out = torch.bmm(w.expand(batch, -1, -1), x.reshape(batch, channels, height * width))
         return out.view(batch, out_channels, height, width)
