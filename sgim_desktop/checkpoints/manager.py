@@ -226,7 +226,7 @@ class ModelManager:
 
     @staticmethod
     def _test_load(spec: CheckpointSpec, path: Path) -> None:
-        from sgim_desktop.engine.safe_load import load_checkpoint
+        from sgim_desktop.checkpoints.safe_load import load_checkpoint
 
         try:
             obj = load_checkpoint(path)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from sgim_desktop.engine.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
 from sgim_desktop.errors import CheckpointError
 
 

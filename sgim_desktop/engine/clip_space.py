@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from sgim_desktop.engine.audio_encoder import AudioEncoder
-from sgim_desktop.engine.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 CLIP_ARCH = "ViT-B-32-quickgelu"

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgim_desktop.engine.identity import ir_se50_body, ir_se50_input_layer
-from sgim_desktop.engine.safe_load import NotPlainWeightsError, layout_problem, load_checkpoint
+from sgim_desktop.checkpoints.safe_load import NotPlainWeightsError, layout_problem, load_checkpoint
 from sgim_desktop.engine.stylegan2 import EqualLinear, StyleGAN2Generator
 from sgim_desktop.errors import BadInputError, CheckpointError
 

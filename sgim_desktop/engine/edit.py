@@ -190,7 +190,7 @@ def source_latent(models: EditModels, request: EditRequest) -> torch.Tensor:
 
 def load_latent(path: str | Path) -> torch.Tensor:
     """A latent file: a plain tensor (1 x n_latent x 512) saved with torch.save."""
-    from sgim_desktop.engine.safe_load import load_checkpoint
+    from sgim_desktop.checkpoints.safe_load import load_checkpoint
     from sgim_desktop.errors import CheckpointError
 
     try:

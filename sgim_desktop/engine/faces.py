@@ -154,7 +154,7 @@ class FaceDetector:
 
     def __init__(self, folder: str | Path | None = None, device: str | torch.device = "cpu",
                  min_face: int = 20, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), factor: float = 0.709):
-        from sgim_desktop.engine.safe_load import load_checkpoint
+        from sgim_desktop.checkpoints.safe_load import load_checkpoint
 
         folder = Path(folder) if folder is not None else weights_dir()
         if folder is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sgim_desktop.engine.safe_load import layout_problem, load_checkpoint, state_dict_of
+from sgim_desktop.checkpoints.safe_load import layout_problem, load_checkpoint, state_dict_of
 from sgim_desktop.errors import CheckpointError
 
 EMBED_DIM = 512

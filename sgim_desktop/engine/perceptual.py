@@ -110,7 +110,7 @@ def _frozen(net: Perceptual, device: str | torch.device) -> Perceptual:
 
 def load_perceptual(vgg_path: str | Path, lpips_path: str | Path, device: str | torch.device = "cpu") -> Perceptual:
     """The distance from torchvision's VGG16 file and LPIPS' linear-layer file (both loaded weights-only)."""
-    from sgim_desktop.engine.safe_load import load_checkpoint, state_dict_of
+    from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
 
     net = Perceptual()
     vgg = state_dict_of(load_checkpoint(vgg_path))

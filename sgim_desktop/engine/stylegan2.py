@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgim_desktop.engine import lean_autograd as lean
-from sgim_desktop.engine.safe_load import load_checkpoint
+from sgim_desktop.checkpoints.safe_load import load_checkpoint
 from sgim_desktop.engine.speed import use_winograd, winograd_conv3x3
 from sgim_desktop.errors import BadInputError, CheckpointError
 

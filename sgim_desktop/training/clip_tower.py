@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from sgim_desktop.engine.clip_space import CLIP_ARCH, load_clip, normalize
-from sgim_desktop.engine.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 EMBED_DIM = 512

@@ -50,7 +50,7 @@ from torch import nn
 
 from sgim_desktop.engine.audio_encoder import AudioEncoder, load_audio_encoder
 from sgim_desktop.engine.clip_space import normalize
-from sgim_desktop.engine.safe_load import load_checkpoint
+from sgim_desktop.checkpoints.safe_load import load_checkpoint
 from sgim_desktop.errors import BadInputError, CheckpointError
 from sgim_desktop.training.augment import apply_masks, spec_augment_masks, text_bank
 from sgim_desktop.training.clip_tower import load_clip_tower

@@ -11,7 +11,7 @@ import torch
 from sgim_desktop.checkpoints.catalog import load_catalog
 from sgim_desktop.checkpoints.layout import check_layout, encoder_styles
 from sgim_desktop.checkpoints.manager import ModelManager
-from sgim_desktop.engine.safe_load import load_checkpoint
+from sgim_desktop.checkpoints.safe_load import load_checkpoint
 from sgim_desktop.errors import CheckpointError
 from sgim_desktop.paths import resource
 from tests.checkpoints.conftest import FAST

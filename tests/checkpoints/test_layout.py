@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sgim_desktop.checkpoints.layout import check_layout, generator_resolution, sniff_format
-from sgim_desktop.engine.safe_load import load_checkpoint
+from sgim_desktop.checkpoints.safe_load import load_checkpoint
 from sgim_desktop.errors import CheckpointError
 from tests.checkpoints.helpers import (
     HTML_PAGE,
