@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from sgim_desktop.errors import BadInputError
+from sgim_desktop.engine.device import pick_device as pick_device  # the one device choice, re-exported
 
 
 def add_checkpoint_arg(parser: argparse.ArgumentParser, flag: str, role: str, what: str) -> None:
@@ -30,18 +30,6 @@ def checkpoint_path(value: str | None, role: str) -> Path:
         return resolve_checkpoint(value, role, manager=terminal_manager(), progress=bar)
     finally:
         bar.finish()
-
-
-def pick_device(name: str = "auto") -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BadInputError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
-    if name not in ("cpu", "cuda"):
-        raise BadInputError(f"unknown device {name!r}: use auto, cpu or cuda")
-    return name
 
 
 class TerminalProgress:

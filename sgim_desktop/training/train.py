@@ -50,6 +50,7 @@ from torch import nn
 
 from sgim_desktop.engine.audio_encoder import AudioEncoder, load_audio_encoder
 from sgim_desktop.engine.clip_space import normalize
+from sgim_desktop.engine.device import pick_device
 from sgim_desktop.checkpoints.safe_load import load_checkpoint
 from sgim_desktop.errors import BadInputError, CheckpointError
 from sgim_desktop.training.augment import apply_masks, spec_augment_masks, text_bank
@@ -203,22 +204,17 @@ class _Dist:
             dist.barrier()
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise BadInputError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
+def process_device(name: str, local_rank: int = 0) -> torch.device:
+    """This process's device: the one device choice (``engine.device``), on a GPU its local rank picks."""
+    if pick_device(name) == "cuda":
         return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
-    if name != "cpu":
-        raise BadInputError(f"unknown device {name!r}: use auto, cpu or cuda")
     return torch.device("cpu")
 
 
 def _setup_distributed(device_name: str, backend: str) -> _Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local)
+    device = process_device(device_name, local)
     if world <= 1:
         return _Dist(0, 1, device, None, False)
     owns = False
