@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
+from sgim_desktop.engine.plans import EditPlan, Picture
+
 if TYPE_CHECKING:
     import torch
 
@@ -48,6 +50,12 @@ class MixSettings:
     speed: SpeedMode = "exact"
     preview_every: int = 5
     invert_steps: int = 500
+
+    def plan(self) -> EditPlan:
+        """The engine's knobs for an edit made with these settings."""
+        return EditPlan(steps=self.steps, lr=self.lr, lambda_sim=self.lambda_sim, lambda_id=self.lambda_id,
+                        layer_masking=self.layer_masking, mix_mode=self.mix_mode, split_layer=self.split_layer,
+                        preview_every=max(1, self.preview_every), speed=self.speed)
 
     def changed_fields(self, other: "MixSettings") -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
@@ -122,6 +130,11 @@ class Source:
         if self.photo is not None:
             return "photo"
         return "latent" if self.latent is not None else "seed"
+
+    def picture(self) -> Picture:
+        """Where the engine starts: the latent when there is one, else the seed."""
+        return Picture(seed=self.seed if self.latent is None else None, truncation=self.truncation,
+                       latent=self.latent)
 
     def describe(self) -> str:
         if self.photo is not None:
