@@ -27,7 +27,7 @@ from sgim_desktop import audio_io
 from sgim_desktop.errors import BadInputError
 
 if TYPE_CHECKING:
-    from sgim_desktop.engine.audio import Sound
+    from sgim_desktop.engine.sound import Sound
 
 METER_FLOOR_DB = -60.0
 

@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPai
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from sgim_desktop import audio_io
-from sgim_desktop.engine.audio import WINDOW_SECONDS, Sound
+from sgim_desktop.engine.sound import WINDOW_SECONDS, Sound
 from sgim_desktop.errors import BadInputError
 
 ENVELOPE_BASE = 64
