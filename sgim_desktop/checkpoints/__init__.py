@@ -4,8 +4,10 @@ Nothing here imports torch at import time; a test load of a file happens only wh
 """
 
 from sgim_desktop.checkpoints.catalog import Catalog, CheckpointSpec, load_catalog
-from sgim_desktop.checkpoints.download import DownloadOptions, DownloadProgress
+from sgim_desktop.checkpoints.download import DownloadOptions
 from sgim_desktop.checkpoints.manager import ModelManager, ModelStatus, checkpoint_help, resolve_checkpoint
+from sgim_desktop.checkpoints.meter import DownloadProgress
+from sgim_desktop.checkpoints.units import human_bytes
 
 __all__ = [
     "Catalog",
@@ -15,6 +17,7 @@ __all__ = [
     "ModelManager",
     "ModelStatus",
     "checkpoint_help",
+    "human_bytes",
     "load_catalog",
     "resolve_checkpoint",
 ]

@@ -2,6 +2,11 @@
 
 The app ships ``resources/catalog.json``; an organisation can point ``SGIM_CATALOG`` at its own list
 (which then replaces the shipped one), so nothing about the files is hard-coded in the code.
+
+An entry's ``size`` and ``sha256`` hold for each of its URLs written as plain text. Where addresses
+serve different files (one host has the whole training checkpoint, another only the weights the app
+uses), a URL is written as ``{"url": ..., "size": ..., "sha256": ...}`` with its own figures: a file
+is good when it is one of the entry's published files. ``sets`` name the files a task needs.
 """
 
 from __future__ import annotations
@@ -24,14 +29,24 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
+class Source:
+    """One address and the file it serves: its size and sha256 where published, else None."""
+
+    url: str
+    size: int | None
+    sha256: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class CheckpointSpec:
-    """One known checkpoint file. ``size``/``sha256`` are None where nobody published them."""
+    """One known checkpoint file. ``size``/``sha256`` (the entry's own) are None where nobody published them."""
 
     id: str
     role: str
     display_name: str
     filename: str
-    urls: tuple[str, ...]
+    sources: tuple[Source, ...]
     size: int | None
     sha256: str | None
     license: str
@@ -41,13 +56,47 @@ class CheckpointSpec:
     default: bool = False
     notes: str = ""
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(s.url for s in self.sources)
+
+    @property
+    def known_hashes(self) -> dict[str, int | None]:
+        """Every published sha256 of this entry (the entry's and its URLs'), with the size that goes with it."""
+        found: dict[str, int | None] = {}
+        for sha, size in [(self.sha256, self.size)] + [(s.sha256, s.size) for s in self.sources]:
+            if sha is not None:
+                found[sha] = size if size is not None else found.get(sha)
+        return found
+
+    @property
+    def published(self) -> bool:
+        """True when a hash decides; False for trust on first use (checked by layout, hash recorded)."""
+        return bool(self.known_hashes)
+
+    def download_size(self) -> int | None:
+        """The size of the file the first address serves (what a download will most likely fetch)."""
+        return self.sources[0].size if self.sources else self.size
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    """The files one task needs ("Edit landscapes"): a first run downloads a set, not every file."""
+
+    id: str
+    title: str
+    summary: str
+    ids: tuple[str, ...]
+
 
 class Catalog:
     """An ordered, read-only set of specs with the look-ups the app needs."""
 
-    def __init__(self, specs: tuple[CheckpointSpec, ...] | list[CheckpointSpec], source: Path | None = None):
+    def __init__(self, specs: tuple[CheckpointSpec, ...] | list[CheckpointSpec], source: Path | None = None,
+                 sets: tuple[SetSpec, ...] | list[SetSpec] = ()):
         self.specs: tuple[CheckpointSpec, ...] = tuple(specs)
         self.source = source
+        self.sets: tuple[SetSpec, ...] = tuple(sets)
         self._by_id = {s.id: s for s in self.specs}
 
     def __iter__(self) -> Iterator[CheckpointSpec]:
@@ -69,6 +118,19 @@ class Catalog:
         except KeyError:
             known = ", ".join(self.ids) or "none"
             raise CheckpointError(f"unknown checkpoint id '{spec_id}' (known ids: {known})") from None
+
+    def get_set(self, set_id: str) -> SetSpec:
+        for found in self.sets:
+            if found.id == set_id:
+                return found
+        known = ", ".join(s.id for s in self.sets) or "none"
+        raise CheckpointError(f"unknown set '{set_id}' (known sets: {known})")
+
+    def with_specs(self, extra: list[CheckpointSpec] | tuple[CheckpointSpec, ...], where: Path | str) -> "Catalog":
+        """This catalog plus ``extra`` entries (a person's own files), refusing clashing ids or names."""
+        specs = list(self.specs) + list(extra)
+        _check_unique(specs, Path(where))
+        return Catalog(specs, source=self.source, sets=self.sets)
 
     def by_role(self, role: str) -> tuple[CheckpointSpec, ...]:
         return tuple(s for s in self.specs if s.role == role)
@@ -102,12 +164,63 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     entries = data.get("checkpoints") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise CheckpointError(f"checkpoint catalog {path} has no 'checkpoints' list")
-    specs = [_spec_from(entry, path, i) for i, entry in enumerate(entries)]
+    specs = [spec_from(entry, path, i) for i, entry in enumerate(entries)]
     _check_unique(specs, path)
-    return Catalog(specs, source=path)
+    sets = _sets_from(data.get("sets", []), path, {s.id for s in specs})
+    return Catalog(specs, source=path, sets=sets)
 
 
-def _spec_from(entry: object, path: Path, index: int) -> CheckpointSpec:
+def _sets_from(entries: object, path: Path, ids: set[str]) -> list[SetSpec]:
+    if not isinstance(entries, list):
+        raise CheckpointError(f"checkpoint catalog {path}: 'sets' must be a list")
+    sets = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("id", "title", "summary")):
+            raise CheckpointError(f"checkpoint catalog {path}: each set needs a text 'id', 'title' and 'summary'")
+        members = entry.get("ids")
+        if not isinstance(members, list) or not members or not all(isinstance(i, str) for i in members):
+            raise CheckpointError(f"checkpoint catalog {path}: set '{entry['id']}' needs a list of checkpoint 'ids'")
+        unknown = [i for i in members if i not in ids]
+        if unknown:
+            raise CheckpointError(f"checkpoint catalog {path}: set '{entry['id']}' names unknown ids {', '.join(unknown)}")
+        sets.append(SetSpec(entry["id"], entry["title"], entry["summary"], tuple(dict.fromkeys(members))))
+    return sets
+
+
+def _size(value: object, where: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise CheckpointError(f"{where}: 'size' must be a positive number of bytes or null")
+    return value
+
+
+def _sha(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA_RE.fullmatch(value.lower()):
+        raise CheckpointError(f"{where}: 'sha256' must be 64 hex digits or null")
+    return value.lower()
+
+
+def _sources(urls: object, size: int | None, sha: str | None, where: str) -> tuple[Source, ...]:
+    """Plain URLs take the entry's size and hash; ``{"url", "size", "sha256"}`` objects carry their own."""
+    if not isinstance(urls, list):
+        raise CheckpointError(f"{where}: 'urls' must be a list of http(s) addresses")
+    sources = []
+    for item in urls:
+        if isinstance(item, dict):
+            url = item.get("url")
+            own_size, own_sha = _size(item.get("size"), where), _sha(item.get("sha256"), where)
+            note = item.get("note", "")
+        else:
+            url, own_size, own_sha, note = item, size, sha, ""
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or not isinstance(note, str):
+            raise CheckpointError(f"{where}: 'urls' must be a list of http(s) addresses")
+        sources.append(Source(url, own_size, own_sha, note))
+    return tuple(sources)
+
+
+def spec_from(entry: object, path: Path, index: int) -> CheckpointSpec:
+    """One catalog entry, checked; CheckpointError naming the entry and the field that is wrong."""
     if not isinstance(entry, dict):
         raise CheckpointError(f"checkpoint catalog {path}: entry {index} is not an object")
     where = f"checkpoint catalog {path}: entry '{entry.get('id', index)}'"
@@ -129,17 +242,9 @@ def _spec_from(entry: object, path: Path, index: int) -> CheckpointSpec:
     filename = text("filename")
     if Path(filename).name != filename or filename in {".", ".."} or "\\" in filename or filename.startswith("."):
         raise CheckpointError(f"{where}: filename must be a plain file name, got '{filename}'")
-    urls = entry.get("urls", [])
-    if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
-        raise CheckpointError(f"{where}: 'urls' must be a list of http(s) addresses")
-    size = entry.get("size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-        raise CheckpointError(f"{where}: 'size' must be a positive number of bytes or null")
-    sha = entry.get("sha256")
-    if sha is not None:
-        if not isinstance(sha, str) or not _SHA_RE.fullmatch(sha.lower()):
-            raise CheckpointError(f"{where}: 'sha256' must be 64 hex digits or null")
-        sha = sha.lower()
+    size = _size(entry.get("size"), where)
+    sha = _sha(entry.get("sha256"), where)
+    sources = _sources(entry.get("urls", []), size, sha, where)
     resolution = entry.get("resolution")
     if resolution is not None and (not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1)):
         raise CheckpointError(f"{where}: 'resolution' must be a power of two or null")
@@ -153,7 +258,7 @@ def _spec_from(entry: object, path: Path, index: int) -> CheckpointSpec:
         role=role,
         display_name=text("display_name"),
         filename=filename,
-        urls=tuple(urls),
+        sources=sources,
         size=size,
         sha256=sha,
         license=text("license"),

@@ -14,47 +14,32 @@ import email.utils
 import http.client
 import json
 import os
-import shutil
 import socket
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from sgim_desktop.checkpoints.disk import check_free_space
 from sgim_desktop.checkpoints.layout import looks_like_html
+from sgim_desktop.checkpoints.meter import DownloadProgress, Meter, ProgressCallback
+from sgim_desktop.checkpoints.sockets import CancelWatch, SocketTap, tapped_opener
+from sgim_desktop.checkpoints.units import human_bytes
 from sgim_desktop.errors import Cancelled, CheckpointError
 
+__all__ = [
+    "DownloadError",
+    "DownloadOptions",
+    "DownloadProgress",
+    "ProgressCallback",
+    "check_free_space",
+    "download_url",
+]
+
 USER_AGENT = "sgim-desktop/0.1 (+model manager)"
-
-
-@dataclass
-class DownloadProgress:
-    """One progress report (bytes, speed, ETA) for the CLI bar and the window alike.
-
-    ``stage``: 'download', 'verify' (hashing a file), 'import' (copying a file in) or 'waiting' (another
-    process is fetching the same file). ``total_bytes`` and ``eta_s`` are None when unknown.
-    """
-
-    spec_id: str
-    done_bytes: int
-    total_bytes: int | None
-    speed_bps: float
-    eta_s: float | None
-    stage: str = "download"
-
-    @property
-    def fraction(self) -> float | None:
-        if not self.total_bytes:
-            return None
-        return min(1.0, self.done_bytes / self.total_bytes)
-
-
-ProgressCallback = Callable[[DownloadProgress], None]
 
 
 @dataclass
@@ -91,152 +76,6 @@ class _NextUrl(Exception):
 
 class _Complete(Exception):
     """The partial file already holds every byte (a 416 for a finished range)."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# sockets that another thread can close, so cancel works even while a read is blocked
-
-
-class _SocketTap:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._socks: list[socket.socket] = []
-        self.aborted = False
-
-    def add(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._socks.append(sock)
-            if self.aborted:
-                _shutdown(sock)
-
-    def abort(self) -> None:
-        with self._lock:
-            self.aborted = True
-            for sock in self._socks:
-                _shutdown(sock)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    # the base-class shutdown also works on an SSLSocket without tearing down its state under a reader
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _tapped(base: type[http.client.HTTPConnection], tap: _SocketTap) -> type[http.client.HTTPConnection]:
-    class Tapped(base):  # type: ignore[misc, valid-type]
-        def connect(self) -> None:
-            super().connect()
-            tap.add(self.sock)
-
-    return Tapped
-
-
-class _TapHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, tap: _SocketTap):
-        super().__init__()
-        self._tap = tap
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_tapped(http.client.HTTPConnection, self._tap), req)
-
-
-class _TapHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, tap: _SocketTap, context: ssl.SSLContext):
-        super().__init__(context=context)
-        self._tap = tap
-        self._ctx = context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_tapped(http.client.HTTPSConnection, self._tap), req, context=self._ctx)
-
-
-def _ssl_context() -> ssl.SSLContext:
-    """System certificates, or certifi's where installed (frozen apps often lack a system bundle)."""
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:
-        return ssl.create_default_context()
-
-
-class _CancelWatch:
-    """While active, closes the tapped sockets as soon as ``cancel`` is set."""
-
-    def __init__(self, cancel: threading.Event | None, tap: _SocketTap):
-        self._cancel = cancel
-        self._tap = tap
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> "_CancelWatch":
-        if self._cancel is not None:
-            self._thread = threading.Thread(target=self._watch, name="download-cancel-watch", daemon=True)
-            self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        assert self._cancel is not None
-        while not self._done.is_set():
-            if self._cancel.wait(0.05):
-                self._tap.abort()
-                return
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
-# ---------------------------------------------------------------------------------------------------
-# progress
-
-
-class _Meter:
-    """Bytes, speed over the last few seconds, and ETA; reports at most every ``interval`` seconds."""
-
-    def __init__(self, spec_id: str, callback: ProgressCallback | None, interval: float):
-        self.spec_id = spec_id
-        self.callback = callback
-        self.interval = interval
-        self.done = 0
-        self.total: int | None = None
-        self._samples: deque[tuple[float, int]] = deque()
-        self._last_emit = 0.0
-
-    def reset(self, done: int, total: int | None) -> None:
-        self.done, self.total = done, total
-        self._samples.clear()
-        self._samples.append((time.monotonic(), done))
-
-    def add(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        self._samples.append((now, self.done))
-        while len(self._samples) > 2 and now - self._samples[0][0] > 5.0:
-            self._samples.popleft()
-        if now - self._last_emit >= self.interval:
-            self.emit(now)
-
-    def speed(self) -> float:
-        if len(self._samples) < 2:
-            return 0.0
-        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
-        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-
-    def emit(self, now: float | None = None) -> None:
-        self._last_emit = now if now is not None else time.monotonic()
-        if self.callback is None:
-            return
-        speed = self.speed()
-        eta = (self.total - self.done) / speed if self.total and speed > 0 else None
-        self.callback(DownloadProgress(self.spec_id, self.done, self.total, speed, eta))
-
-
-# ---------------------------------------------------------------------------------------------------
-# the download
 
 
 def _read_meta(meta_path: Path | None) -> dict:
@@ -291,26 +130,6 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def check_free_space(folder: Path, needed: int, margin: int = 0) -> None:
-    """CheckpointError before writing ``needed`` bytes into a folder that cannot hold them."""
-    probe = folder
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    try:
-        free = shutil.disk_usage(probe).free
-    except OSError:
-        return
-    if needed + margin > free:
-        raise CheckpointError(
-            f"not enough free space in {folder}: {_mb(needed)} needed, {_mb(free)} free; free some space or "
-            "move the models folder (setting 'models_dir' or SGIM_MODELS_DIR)"
-        )
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
-
-
 def _http_reason(exc: urllib.error.HTTPError) -> str:
     return f"HTTP {exc.code} {exc.reason}".strip()
 
@@ -332,7 +151,7 @@ def download_url(
     stays for later), CheckpointError for local problems (no space, cannot write) that no URL can fix.
     """
     options = options or DownloadOptions()
-    meter = _Meter(spec_id, progress, options.progress_interval)
+    meter = Meter(spec_id, progress, options.progress_interval)
     failures = 0
     best = part.stat().st_size if part.exists() else 0
     last_error = ""
@@ -380,7 +199,7 @@ def download_url(
 
 def _cancelled(spec_id: str, part: Path) -> Cancelled:
     kept = part.stat().st_size if part.exists() else 0
-    more = f"; {_mb(kept)} kept to resume next time" if kept else ""
+    more = f"; {human_bytes(kept)} kept to resume next time" if kept else ""
     return Cancelled(f"download of {spec_id} cancelled{more}")
 
 
@@ -416,7 +235,7 @@ def _attempt(
     expected_size: int | None,
     meta_path: Path | None,
     options: DownloadOptions,
-    meter: _Meter,
+    meter: Meter,
     cancel: threading.Event | None,
 ) -> int:
     offset = part.stat().st_size if part.exists() else 0
@@ -430,10 +249,10 @@ def _attempt(
         headers["Range"] = f"bytes={offset}-"
         if meta.get("url") == url and meta.get("validator"):
             headers["If-Range"] = meta["validator"]
-    tap = _SocketTap()
-    opener = urllib.request.build_opener(_TapHTTPHandler(tap), _TapHTTPSHandler(tap, _ssl_context()))
+    tap = SocketTap()
+    opener = tapped_opener(tap)
     request = urllib.request.Request(url, headers=headers)
-    with _CancelWatch(cancel, tap):
+    with CancelWatch(cancel, tap):
         try:
             response = opener.open(request, timeout=options.stall_timeout)
         except urllib.error.HTTPError as exc:
@@ -483,7 +302,7 @@ def _receive(
     expected_size: int | None,
     meta_path: Path | None,
     options: DownloadOptions,
-    meter: _Meter,
+    meter: Meter,
     cancel: threading.Event | None,
 ) -> int:
     status = response.status

@@ -11,7 +11,10 @@ import time
 from typing import Any, TextIO
 
 from sgim_desktop.checkpoints.catalog import CheckpointSpec
-from sgim_desktop.checkpoints.download import DownloadProgress
+from sgim_desktop.checkpoints.meter import DownloadProgress
+from sgim_desktop.checkpoints.units import clock, human_bytes
+
+__all__ = ["TerminalProgress", "format_progress", "human_bytes", "licence_text", "print_licence", "terminal_manager"]
 
 _STAGE_WORDS = {"download": "downloading", "verify": "checking", "import": "copying", "waiting": "waiting"}
 
@@ -21,25 +24,6 @@ def _is_terminal(stream: Any) -> bool:
         return stream is not None and bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:,.1f} GB"
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds > 360000:
-        return "--:--"
-    s = int(seconds + 0.5)
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def format_progress(p: DownloadProgress, width: int = 24) -> str:
@@ -53,7 +37,7 @@ def format_progress(p: DownloadProgress, width: int = 24) -> str:
         filled = int(frac * width)
         bar, pct = "#" * filled + "-" * (width - filled), f"{frac * 100:3.0f}%"
     amount = f"{human_bytes(p.done_bytes)}/{human_bytes(p.total_bytes)}"
-    return f"{p.spec_id} {word} [{bar}] {pct} {amount} {human_bytes(p.speed_bps)}/s ETA {_clock(p.eta_s)}"
+    return f"{p.spec_id} {word} [{bar}] {pct} {amount} {human_bytes(p.speed_bps)}/s ETA {clock(p.eta_s)}"
 
 
 class TerminalProgress:

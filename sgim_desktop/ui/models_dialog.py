@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 )
 
 from sgim_desktop.checkpoints.catalog import CheckpointSpec
-from sgim_desktop.checkpoints.download import DownloadProgress
 from sgim_desktop.checkpoints.manager import ModelManager
+from sgim_desktop.checkpoints.meter import DownloadProgress
+from sgim_desktop.checkpoints.units import human_bytes, time_left
 from sgim_desktop.errors import Cancelled, SgimError
 
 STATE_TEXT = {"verified": "Ready", "present": "On disk", "partial": "Partly downloaded", "missing": "Missing"}
@@ -46,16 +47,6 @@ ROLE_TEXT = {
 }
 
 
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def progress_text(p: DownloadProgress) -> str:
     verb = {"download": "Downloading", "verify": "Checking", "import": "Importing", "waiting": "Waiting for"}.get(
         p.stage, p.stage.capitalize()
@@ -67,9 +58,8 @@ def progress_text(p: DownloadProgress) -> str:
         parts[0] += f" of {human_bytes(p.total_bytes)}"
     if p.speed_bps > 0:
         parts.append(f"{human_bytes(p.speed_bps)}/s")
-    if p.eta_s is not None and p.eta_s >= 1:
-        minutes, seconds = divmod(int(p.eta_s), 60)
-        parts.append(f"{minutes} min {seconds:02d} s left" if minutes else f"{seconds} s left")
+    if time_left(p.eta_s):
+        parts.append(time_left(p.eta_s))
     return ", ".join(parts)
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from sgim_desktop.checkpoints.manager import ModelManager
 from sgim_desktop.checkpoints.catalog import ROLES
-from sgim_desktop.ui.models_dialog import ROLE_TEXT, ModelsDialog, human_bytes
+from sgim_desktop.checkpoints.meter import DownloadProgress
+from sgim_desktop.checkpoints.units import human_bytes
+from sgim_desktop.ui.models_dialog import ROLE_TEXT, ModelsDialog, progress_text
 from tests.checkpoints.conftest import FAST, loopback_only, server  # noqa: F401 (fixtures)
 from tests.checkpoints.helpers import entry, generator_bytes, write_catalog
 from tests.ui.conftest import click, open_box
@@ -120,6 +122,8 @@ def test_closing_during_a_download_cancels_it_cleanly(dialog, served, qtbot):
     assert not dialog.is_busy() and not served.is_present("slow")
 
 
-def test_sizes_read_like_a_person_writes_them():
-    assert [human_bytes(n) for n in (None, 512, 2048, 5 * 1024**2, 3 * 1024**3)] == [
-        "?", "512 B", "2.0 KB", "5.0 MB", "3.0 GB"]
+def test_sizes_read_the_same_as_in_the_terminal_and_on_download_pages():
+    assert [human_bytes(n) for n in (None, 512, 2048, 132_717_355, 1_201_649_680)] == [
+        "?", "512 B", "2.0 kB", "132.7 MB", "1.2 GB"]
+    report = DownloadProgress("gen", 132_717_355, 381_462_551, 2_000_000.0, 125.0)
+    assert progress_text(report) == "Downloading gen: 132.7 MB of 381.5 MB, 2.0 MB/s, 2 min 05 s left"
