@@ -53,20 +53,30 @@ def _err(message: str) -> None:
 
 
 def _list(manager, args) -> int:
-    from sgim_desktop.checkpoints.progress import human_bytes
+    from sgim_desktop.checkpoints.units import human_bytes
 
-    rows = [("ID", "ROLE", "SIZE", "STATUS", "LICENCE")]
-    for st in manager.list():
-        size = st.size_on_disk if st.present else st.spec.size
+    statuses = manager.list()
+    rows = [("ID", "ROLE", "SIZE", "STATUS", "CHECKED BY", "LICENCE")]
+    for st in statuses:
+        size = st.size_on_disk if st.present else st.spec.download_size()
         state = st.state
         if state == "partial":
             state = f"partial {human_bytes(st.partial_bytes)}"
         sized = st.spec.role in ("generator", "encoder")
         role = st.spec.role + (f" ({st.spec.domain} {st.spec.resolution})" if sized else "")
-        rows.append((st.id, role, human_bytes(size) if size else "?", state, st.spec.license_summary))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        check = "published sha256" if st.published else "first use"
+        rows.append((st.id, role, human_bytes(size) if size else "?", state, check, st.spec.license_summary))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+    unpublished = [st for st in statuses if not st.published]
+    if unpublished:
+        print("No published hash (trusted on first use: checked by layout, then held to the hash recorded then):")
+        for st in unpublished:
+            print(f"  {st.id}: " + (f"sha256 {st.recorded_sha256}" if st.recorded_sha256 else "no hash recorded yet"))
+    for st in statuses:
+        for path in st.set_aside:
+            print(f"kept aside, never used: {path.name} ({st.id}: a download that is not the published file)")
     print(f"models folder: {manager.models_dir}")
     return 0
 

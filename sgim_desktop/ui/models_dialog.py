@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from sgim_desktop.checkpoints.catalog import CheckpointSpec
-from sgim_desktop.checkpoints.manager import ModelManager
+from sgim_desktop.checkpoints.manager import ModelManager, ModelStatus
 from sgim_desktop.checkpoints.meter import DownloadProgress
 from sgim_desktop.checkpoints.units import human_bytes, time_left
 from sgim_desktop.errors import Cancelled, SgimError
@@ -202,6 +202,7 @@ class ModelsDialog(QDialog):
         if self.table.rowCount() and not self.table.selectedItems():
             first = next((r for r in range(self.table.rowCount()) if self._row_id(r) in self.missing_wanted()), 0)
             self.table.selectRow(first)
+        self._show_details()
 
     def _row_id(self, row: int) -> str:
         item = self.table.item(row, 0)
@@ -232,7 +233,19 @@ class ModelsDialog(QDialog):
             self.details.clear()
             return
         spec = self.manager.spec(ids[0])
-        self.details.setHtml(self._licence_html(spec, with_location=True))
+        try:
+            status = self.manager.status(spec.id)
+        except SgimError:
+            status = None
+        self.details.setHtml(self._licence_html(spec, with_location=True) + (self._trust_html(status) if status else ""))
+
+    @staticmethod
+    def _trust_html(status: ModelStatus) -> str:
+        """How the file is checked: a published hash, or trust on first use with the hash recorded then."""
+        e = html.escape
+        rows = [f"Checked by: {e(status.trust)}"]
+        rows += [f"Kept aside, never used: {e(p.name)} (a download that is not the published file)" for p in status.set_aside]
+        return "<br>" + "<br>".join(rows)
 
     def _licence_html(self, spec: CheckpointSpec, with_location: bool = False) -> str:
         e = html.escape

@@ -297,3 +297,49 @@ def test_offline_the_message_names_the_file_the_addresses_and_the_import_command
     assert time.monotonic() - start < 5
     assert_clear_offline_error(info.value, *urls)
     assert not (models_dir / "gen.pt").exists()
+
+
+def test_a_file_that_is_not_the_published_one_is_kept_aside_and_never_used(server, tmp_path, models_dir):
+    good, other = big(0), big(1)
+    assert len(good) == len(other) and good != other  # a mirror serving another file of the same size
+    wrong = server.add("/wrong/gen.pt", other)
+    manager = manager_for(tmp_path, [wrong], size=len(good), sha256=sha256(good))
+    with pytest.raises(CheckpointError) as info:
+        manager.ensure("gen")
+    aside = models_dir / f"gen.pt.mismatch-{sha256(other)[:12]}"
+    message = str(info.value)
+    assert "\n" not in message and "weights_only" not in message
+    assert f"sha256 {sha256(other)[:12]}... is not the published file; kept aside as {aside.name}, not used" in message
+    assert aside.read_bytes() == other  # kept for the person to look at, not deleted
+    assert not (models_dir / "gen.pt").exists() and not (models_dir / "gen.pt.part").exists()
+    assert manager.status("gen").set_aside == [aside] and manager.status("gen").state == "missing"
+    manager = manager_for(tmp_path, [wrong, server.add("/good/gen.pt", good)], size=len(good), sha256=sha256(good))
+    assert manager.ensure("gen").read_bytes() == good  # the next address serves the published file
+    assert aside.read_bytes() == other and manager.status("gen").state == "verified"
+
+
+def test_addresses_that_serve_different_published_files_are_each_checked_against_their_own(server, tmp_path, models_dir):
+    small, full = generator_bytes(seed=3), big(2)
+    urls = [
+        server.add("/small/gen.pt", full),  # serves the full file where the weights-only one is published
+        {"url": server.add("/full/gen.pt", full), "size": len(full), "sha256": sha256(full)},
+    ]
+    catalog = write_catalog(tmp_path / "c.json", [entry("gen", "generator", "gen.pt", urls, size=len(small),
+                                                        sha256=sha256(small))])
+    manager = ModelManager(catalog=catalog, options=FAST)
+    assert manager.ensure("gen").read_bytes() == full
+    assert [s.status for s in server.requests_for("/small/gen.pt")] == [200]  # refused from its announced size
+    assert manager.status("gen").sha256 == sha256(full)
+    mine = tmp_path / "small.pt"
+    mine.write_bytes(small)
+    assert manager.import_file("gen", mine).read_bytes() == small  # either published file is good
+    assert manager.status("gen").state == "verified"
+
+
+def test_a_wrong_file_found_in_the_models_folder_is_set_aside_before_the_download(server, tmp_path, models_dir):
+    good, other = big(0), big(1)
+    models_dir.mkdir(parents=True)
+    (models_dir / "gen.pt").write_bytes(other)
+    manager = manager_for(tmp_path, [server.add("/gen.pt", good)], size=len(good), sha256=sha256(good))
+    assert manager.ensure("gen").read_bytes() == good
+    assert (models_dir / f"gen.pt.mismatch-{sha256(other)[:12]}").read_bytes() == other

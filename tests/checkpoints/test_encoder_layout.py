@@ -40,11 +40,12 @@ def _load(tmp_path: Path, data: bytes, name: str = "e4e.pt"):
 def test_the_shipped_entry_says_what_the_file_is_and_under_which_terms():
     spec = load_catalog(resource("catalog.json")).get("e4e-ffhq-encode")
     assert (spec.role, spec.domain, spec.resolution, spec.filename) == ("encoder", "face", 1024, "e4e_ffhq_encode.pt")
-    assert not spec.default and spec.sha256 is None
+    assert not spec.default and spec.sha256 == "2ace1d9a8c05c10a399bcd500b8dda118f759ff1aac89dbdab7435f2136a0999"
     assert spec.license.startswith("MIT") and "CC BY-NC-SA 4.0" in spec.license
     assert "non-commercial" in spec.license_summary.lower()
     assert "models import e4e-ffhq-encode" in spec.notes and "1cUv_reLE6k3604or78EranS7XzuVMWeO" in spec.notes
-    assert all("drive.google" not in u and "usercontent.google" not in u for u in spec.urls)
+    assert "1cUv_reLE6k3604or78EranS7XzuVMWeO" in spec.urls[-1]  # Drive last: its quota page is refused, the hash holds
+    assert not any("HairFastGAN" in u for u in spec.urls)  # a copy with no published hash
 
 
 def test_the_public_layout_is_an_encoder_for_a_1024_generator(tmp_path):
@@ -71,7 +72,10 @@ def test_files_that_are_not_an_e4e_encoder_are_named_as_such(tmp_path):
 
 
 def test_models_import_takes_the_hand_downloaded_file_and_refuses_another_size(tmp_path):
-    manager = ModelManager(options=FAST)
+    """An entry with no published hash (as the shipped e4e entry was) is checked by its layout."""
+    catalog = write_catalog(tmp_path / "c.json", [entry("e4e-ffhq-encode", "encoder", "e4e_ffhq_encode.pt", [],
+                                                        domain="face", resolution=1024)])
+    manager = ModelManager(catalog=catalog, options=FAST)
     good, wrong = tmp_path / "e4e_ffhq_encode.pt", tmp_path / "e4e_256.pt"
     good.write_bytes(e4e_bytes())
     wrong.write_bytes(e4e_bytes(14, 256))
@@ -80,6 +84,13 @@ def test_models_import_takes_the_hand_downloaded_file_and_refuses_another_size(t
     path = manager.import_file("e4e-ffhq-encode", good)
     assert path == manager.models_dir / "e4e_ffhq_encode.pt"
     assert manager.status("e4e-ffhq-encode").state == "verified"
+
+
+def test_the_shipped_entry_takes_only_the_published_file(tmp_path):
+    mine = tmp_path / "e4e_ffhq_encode.pt"
+    mine.write_bytes(e4e_bytes())
+    with pytest.raises(CheckpointError, match=f"{mine} is .* bytes, expected 1,201,649,680"):
+        ModelManager(options=FAST).import_file("e4e-ffhq-encode", mine)
 
 
 def test_an_encoder_entry_downloads_from_its_url(tmp_path, server):

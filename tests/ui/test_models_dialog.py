@@ -13,7 +13,7 @@ from sgim_desktop.checkpoints.meter import DownloadProgress
 from sgim_desktop.checkpoints.units import human_bytes
 from sgim_desktop.ui.models_dialog import ROLE_TEXT, ModelsDialog, progress_text
 from tests.checkpoints.conftest import FAST, loopback_only, server  # noqa: F401 (fixtures)
-from tests.checkpoints.helpers import entry, generator_bytes, write_catalog
+from tests.checkpoints.helpers import entry, generator_bytes, sha256, write_catalog
 from tests.ui.conftest import click, open_box
 
 
@@ -45,6 +45,7 @@ def test_each_model_shows_its_state_and_licence(dialog):
     dialog.select("gen")
     details = dialog.details.toPlainText()
     assert "Test NC licence" in details and "Only for tests" in details and "gen.pt" in details
+    assert "no published hash: trusted on first use" in details
     assert dialog.missing_wanted() == ["gen"] and dialog.download_missing_button.isEnabled()
 
 
@@ -78,6 +79,8 @@ def test_download_with_progress_then_ready(dialog, served, qtbot):
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=5000)
     assert dialog.state_text("gen").startswith("Ready")
     assert "ready" in dialog.status.text()
+    dialog.select("gen")
+    assert f"trusted on first use, sha256 {sha256(generator_bytes(big=True))}" in dialog.details.toPlainText()
     assert not dialog.bar.isVisible()
 
 

@@ -1,16 +1,17 @@
-"""``sgim-desktop models ...`` and the terminal progress bar."""
+"""``sgim-desktop models ...``: list, download (files and sets), import, verify, remove, add a generator.
+
+Downloads come from a real HTTP server on 127.0.0.1 (any other address fails the test).
+"""
 
 from __future__ import annotations
 
-import io
 import sys
 
 import pytest
 
-from sgim_desktop.checkpoints.download import DownloadProgress
-from sgim_desktop.checkpoints.progress import TerminalProgress, format_progress
 from sgim_desktop.cli import main
-from tests.checkpoints.helpers import HTML_PAGE, entry, generator_bytes, write_catalog
+from tests.checkpoints.conftest import isolated_env, loopback_only, models_dir, server  # noqa: F401 (fixtures)
+from tests.checkpoints.helpers import HTML_PAGE, entry, generator_bytes, sha256, write_catalog
 
 
 @pytest.fixture
@@ -50,6 +51,26 @@ def test_list_download_verify_path_remove(catalog, capsys, models_dir):
     assert not (models_dir / "gen.pt").exists()
 
 
+def test_list_says_which_files_are_trusted_on_first_use_and_shows_their_recorded_hash(
+        server, tmp_path, monkeypatch, capsys, models_dir):
+    data, other = generator_bytes(seed=1), generator_bytes(seed=2)
+    path = write_catalog(tmp_path / "catalog.json", [
+        entry("tofu", "generator", "tofu.pt", [server.add("/tofu.pt", data)]),
+        entry("hashed", "generator", "hashed.pt", [server.add("/hashed.pt", other)], size=len(data), sha256=sha256(data)),
+    ])
+    monkeypatch.setenv("SGIM_CATALOG", str(path))
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tofu: no hash recorded yet" in out and "published sha256" in out and "first use" in out
+    assert main(["models", "download", "tofu"]) == 0
+    assert main(["models", "download", "hashed"]) == 2
+    capsys.readouterr()
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"tofu: sha256 {sha256(data)}" in out
+    assert f"kept aside, never used: hashed.pt.mismatch-{sha256(other)[:12]}" in out
+
+
 def test_import_and_a_failed_verify(catalog, capsys, tmp_path, models_dir):
     mine = tmp_path / "by hand.pt"
     mine.write_bytes(catalog)
@@ -79,28 +100,3 @@ def test_download_works_without_any_stderr_or_stdout(catalog, monkeypatch, model
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["models", "download", "gen"]) == 0
     assert (models_dir / "gen.pt").is_file()
-
-
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_the_bar_draws_only_on_a_terminal():
-    report = DownloadProgress("gen", 50_000_000, 100_000_000, 2_500_000.0, 20.0)
-    silent = io.StringIO()
-    TerminalProgress(silent)(report)
-    assert silent.getvalue() == ""
-    tty = _Tty()
-    bar = TerminalProgress(tty, interval=0)
-    bar(report)
-    bar(DownloadProgress("gen", 100_000_000, 100_000_000, 2_500_000.0, 0.0))
-    bar.finish()
-    text = tty.getvalue()
-    assert text.startswith("\r") and text.endswith("\n")
-    assert "50%" in text and "100%" in text and "2.5 MB/s" in text and "ETA 0:20" in text
-
-
-def test_progress_text_for_unknown_sizes_and_waiting():
-    assert "?" in format_progress(DownloadProgress("gen", 10, None, 0.0, None))
-    assert "waiting for another process" in format_progress(DownloadProgress("gen", 0, None, 0.0, None, stage="waiting"))
