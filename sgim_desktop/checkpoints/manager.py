@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from sgim_desktop.checkpoints import local_caches
 from sgim_desktop.checkpoints.catalog import Catalog, CheckpointSpec, Source, load_catalog
 from sgim_desktop.checkpoints.disk import check_free_space, copy_hashing, fsync_dir, set_aside, sha256_file, unlink
 from sgim_desktop.checkpoints.download import DownloadError, DownloadOptions, download_url
@@ -253,7 +254,22 @@ class ModelManager:
                     damaged = f"{exc}; kept aside as {kept.name}"
                 except CheckpointError as exc:
                     damaged = str(exc)
+            if not force and self._adopt_cached(spec, path, progress, cancel):
+                return path
             return self._fetch(spec, path, progress, cancel, damaged)
+
+    def _adopt_cached(
+        self, spec: CheckpointSpec, path: Path, progress: ProgressCallback | None, cancel: threading.Event | None
+    ) -> bool:
+        """Take a published file from the Hugging Face or torch hub cache instead of downloading it."""
+        tmp = self.models_dir / (spec.filename + ".cached")
+        try:
+            found = local_caches.adopt(spec, tmp, progress, cancel, self.options.free_space_margin)
+            if found is not None:
+                self._install(spec, tmp, path, found[0], source=found[1])
+        finally:
+            unlink(tmp)
+        return found is not None
 
     def _fetch(
         self,

@@ -42,7 +42,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Models and settings under tmp_path; no user catalog, mirror or proxy from the machine."""
+    """Models, settings and caches under tmp_path; no user catalog, mirror, proxy or hub cache from the machine."""
     models = tmp_path / "models"
     monkeypatch.setenv("SGIM_MODELS_DIR", str(models))
     monkeypatch.setenv("SGIM_CONFIG_DIR", str(tmp_path / "config"))
@@ -51,6 +51,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "*")
     monkeypatch.setenv("no_proxy", "*")
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "TORCH_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the machine's own hub caches stay out of it
     return models
 
 
