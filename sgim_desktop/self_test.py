@@ -107,19 +107,17 @@ def _check_edit() -> str:
     import numpy as np
     import torch
 
-    from sgim_desktop.engine import audio
+    from sgim_desktop.engine import api
     from sgim_desktop.engine.audio_encoder import rule_weighted_audio_encoder
     from sgim_desktop.engine.clip_space import ClipSpace
-    from sgim_desktop.engine.edit import EditModels, EditRequest, sound_target, start_edit, text_target
     from sgim_desktop.engine.stylegan2 import rule_weighted_generator
 
     space = ClipSpace(tiny_clip(), rule_weighted_audio_encoder())
-    models = EditModels(generator=rule_weighted_generator(64), space=space)
+    models = api.EditModels(generator=rule_weighted_generator(64), space=space)
     t = np.arange(44100 * 2) / 44100
-    sound = audio.Sound((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100, "tone")
-    target = sound_target(space, audio.encoder_input(sound), 1.0, "tone")
-    req = EditRequest(targets=[target, text_target("rain", 0.5)], seed=1, steps=2, preview_every=1)
-    run = start_edit(models, req)
+    sound = api.open_sound(api.Sound((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100, "tone"))
+    targets = api.build_targets(models, [api.SoundPick(sound.prepared, 0.0, 1.0, "tone")], "rain", 0.5)
+    run = api.start_edit(models, api.Picture(seed=1), targets, api.EditPlan(steps=2, preview_every=1))
     steps = list(run)
     assert len(steps) == 2 and run.result is not None and run.result.image.shape == (64, 64, 3)
     assert all(np.isfinite(s.loss) for s in steps) and torch.isfinite(run.result.latent).all()

@@ -184,10 +184,8 @@ class EditRecord:
         return f"Edit {self.number}: {' + '.join(parts) or 'nothing'} ({self.steps} steps)"
 
     def latent_at(self, strength: float) -> "torch.Tensor":
-        """w0 + a (w - w0): the edit at any strength, without optimising again."""
-        from sgim_desktop.engine.edit import blend
-
-        return blend(self.source_latent, self.latent, strength)
+        """w0 + a (w - w0): the edit at any strength, without optimising again (tensor maths, no import)."""
+        return self.source_latent + float(strength) * (self.latent - self.source_latent)
 
 
 @dataclass(frozen=True, eq=False)

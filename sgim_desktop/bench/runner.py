@@ -93,8 +93,7 @@ class Worker:
     def __init__(self, config: BenchConfig, files: dict[str, str]):
         import torch
 
-        from sgim_desktop.engine.edit import EditRequest, source_latent
-        from sgim_desktop.engine.models import load_edit_models
+        from sgim_desktop.engine import api
 
         self.config = config
         if config.threads:
@@ -105,14 +104,15 @@ class Worker:
             speed.FAST_STEP_FRACTION = config.fast_fraction
             speed.FAST_BFLOAT16_STEP_FRACTION = config.fast_fraction
         self.torch = torch
-        self.models = load_edit_models(files[f"generator_{config.size}"], files["audio_encoder"], files["clip"],
-                                       device=config.device)
+        self.models = api.load_models(api.ModelFiles(Path(files[f"generator_{config.size}"]),
+                                                     Path(files["audio_encoder"]), Path(files["clip"])),
+                                      config.device)
         gen = torch.Generator().manual_seed(AUDIO_SEED)
         self.audio_input = torch.rand(1, 1, 128, 512, generator=gen)
         from sgim_desktop.engine.edit import sound_target
 
         self.target = sound_target(self.models.space, self.audio_input, label="bench sound")
-        self.w0 = source_latent(self.models, EditRequest(targets=[self.target], seed=SOURCE_SEED))
+        self.w0 = api.source_latent(self.models, api.Picture(seed=SOURCE_SEED))
         self._warm_up()
         self.run = None
         self.steps: Iterator | None = None
@@ -123,9 +123,9 @@ class Worker:
 
     def _warm_up(self) -> None:
         """What the app does before an edit: show the source picture (loads kernels, on CUDA too)."""
-        from sgim_desktop.engine.edit import render
+        from sgim_desktop.engine import api
 
-        render(self.models, self.w0)
+        api.render(self.models, self.w0)
         self._sync()
 
     def _sync(self) -> None:
@@ -134,7 +134,7 @@ class Worker:
             self.torch.cuda.reset_peak_memory_stats()
 
     def start(self) -> None:
-        from sgim_desktop.engine.edit import EditRequest, start_edit
+        from sgim_desktop.engine import api
 
         cfg = self.config
         if cfg.mode == "original":
@@ -143,8 +143,8 @@ class Worker:
             self.run = OriginalRun(self.models.generator, self.models.space, self.audio_input, self.w0, cfg.steps)
             self.steps = self.run.steps()
         else:
-            request = EditRequest(targets=[self.target], latent=self.w0, steps=cfg.steps, speed=cfg.mode)
-            self.run = start_edit(self.models, request)
+            self.run = api.start_edit(self.models, api.Picture(latent=self.w0), [self.target],
+                                      api.EditPlan(steps=cfg.steps, speed=cfg.mode))
             self.steps = iter(self.run)
 
     def step(self) -> bool:

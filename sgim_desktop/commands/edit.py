@@ -72,22 +72,20 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sgim_desktop.commands.outputs import write_latent, write_png
-    from sgim_desktop.engine import audio
+    from sgim_desktop.engine import api
     from sgim_desktop.engine.align import paste_back
-    from sgim_desktop.engine.edit import EditRequest, blend, load_latent, render, sound_target, start_edit, text_target
     from sgim_desktop.engine.invert import with_noises
-    from sgim_desktop.engine.models import load_edit_models
     from sgim_desktop.errors import BadInputError
 
-    sounds = list(args.sounds or [])
-    for key in ("start", "weight"):
-        pending = getattr(args, f"pending_{key}", None)
-        if pending is not None and sounds:
-            sounds[0][key] = pending
+    sounds = _sound_entries(args)
     if not sounds and not args.text:
         raise BadInputError("give at least one --sound or a --text")
-    decoded = [(audio.decode(s["path"]), s) for s in sounds]
-    latent = load_latent(args.latent) if args.latent else None
+    opened = [(api.open_sound(s["path"]), s) for s in sounds]
+    for sound, _ in opened:
+        for warning in sound.warnings:
+            _note(warning)
+    picture = api.Picture(seed=args.seed, truncation=args.truncation,
+                          latent=api.load_latent(args.latent) if args.latent else None)
     photo = located = None
     if args.image:
         from sgim_desktop.commands.invert import locate
@@ -97,32 +95,26 @@ def run(args: argparse.Namespace) -> int:
         located = locate(args, photo)
     device = pick_device(args.device)
     identity = checkpoint_path(args.identity, "identity") if (args.identity or args.lambda_id > 0) else None
-    models = load_edit_models(
-        checkpoint_path(args.generator, "generator"),
-        checkpoint_path(args.audio_encoder, "audio_encoder"),
-        checkpoint_path(args.clip, "clip"),
-        identity,
-        device,
-    )
-    targets = []
-    for sound, spec in decoded:
-        prep = audio.prepare(sound)
-        x = audio.encoder_inputs_all_windows(prep) if args.average_windows else audio.encoder_input(prep, spec["start"])
-        targets.append(sound_target(models.space, x, spec["weight"], sound.name, average=args.average_windows))
-    if args.text:
-        targets.append(text_target(args.text, args.text_weight))
+    models = api.load_models(api.ModelFiles(
+        generator=checkpoint_path(args.generator, "generator"),
+        audio_encoder=checkpoint_path(args.audio_encoder, "audio_encoder"),
+        clip=checkpoint_path(args.clip, "clip"),
+        identity=identity,
+    ), device)
+    picks = [api.SoundPick(sound.prepared, spec["start"], spec["weight"], sound.sound.name, args.average_windows)
+             for sound, spec in opened]
+    targets = api.build_targets(models, picks, args.text or "", args.text_weight)
     prepared = noises = None
     if photo is not None:
         from sgim_desktop.commands.invert import invert_photo
 
         prepared, inverted = invert_photo(args, models, located, device, args.json)
-        latent, noises = inverted.latent, inverted.noises
-    request = EditRequest(
-        targets=targets, seed=args.seed, truncation=args.truncation, latent=latent, steps=args.steps, lr=args.lr,
-        lambda_sim=args.lambda_sim, lambda_id=args.lambda_id, layer_masking=args.layer_masking, mix_mode=args.mix,
-        split_layer=args.split_layer, preview_every=args.preview_every, clip_input=args.clip_input, speed=args.speed,
-    )
-    edit = start_edit(models, request)
+        picture = api.Picture(latent=inverted.latent)
+        noises = inverted.noises
+    plan = api.EditPlan(steps=args.steps, lr=args.lr, lambda_sim=args.lambda_sim, lambda_id=args.lambda_id,
+                        layer_masking=args.layer_masking, mix_mode=args.mix, split_layer=args.split_layer,
+                        preview_every=args.preview_every, clip_input=args.clip_input, speed=args.speed)
+    edit = api.start_edit(models, picture, targets, plan)
     bar = TerminalProgress("editing") if not args.json else None
     with with_noises(models.generator, noises):
         _follow(edit, bar, args.json)
@@ -130,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     latent_out = result.latent
     image = result.image
     if args.strength != 1.0:
-        latent_out = blend(result.source_latent, result.latent, args.strength)
+        latent_out = api.blend(result.source_latent, result.latent, args.strength)
         with with_noises(models.generator, noises):
-            image = render(models, latent_out)
+            image = api.render(models, latent_out)
     if prepared is not None and not args.no_paste_back:
         image = paste_back(photo, image, prepared.aligned.alignment)
     write_png(image, args.out)
@@ -143,6 +135,21 @@ def run(args: argparse.Namespace) -> int:
     elif sys.stdout is not None:
         print(f"wrote {args.out}" + (f" and {args.save_latent}" if args.save_latent else ""))
     return 0
+
+
+def _sound_entries(args: argparse.Namespace) -> list[dict]:
+    """The --sound entries with a --start/--sound-weight given before the first --sound applied to it."""
+    sounds = list(args.sounds or [])
+    for key in ("start", "weight"):
+        pending = getattr(args, f"pending_{key}", None)
+        if pending is not None and sounds:
+            sounds[0][key] = pending
+    return sounds
+
+
+def _note(text: str) -> None:
+    if sys.stderr is not None:
+        print(f"warning: {text}", file=sys.stderr)
 
 
 def _follow(edit, bar, json_lines: bool) -> None:

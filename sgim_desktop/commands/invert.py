@@ -148,32 +148,34 @@ def _encoder_file(args: argparse.Namespace, generator, prepared) -> Path | None:
         return None
     from sgim_desktop.checkpoints.progress import terminal_manager
 
+    from sgim_desktop.engine.api import face_encoder_specs
+
     manager = terminal_manager()
     domain = photo_domain(args.domain, args.generator)
     size = generator.config.size
-    specs = [s for s in manager.catalog.by_role("encoder") if s.domain == domain and s.resolution == size]
+    specs = face_encoder_specs(manager, domain, size)
     if choice == "auto":
-        spec = next((s for s in specs if manager.is_present(s.id)), None)
-        return None if spec is None else checkpoint_path(spec.id, "encoder")
+        present = face_encoder_specs(manager, domain, size, present_only=True)
+        return checkpoint_path(present[0].id, "encoder") if present else None
     if not specs:
         raise BadInputError(
             f"the catalog has no encoder for {domain} generators of {size} px; "
             "give an encoder file with --encoder FILE, or use --encoder off"
         )
-    spec = next((s for s in specs if s.default), specs[0])
-    return checkpoint_path(spec.id, "encoder")
+    return checkpoint_path(specs[0].id, "encoder")
 
 
 def encoder_start(args: argparse.Namespace, models, prepared, json_lines: bool):
     """The encoder's W+ latent for the aligned crop (per ``--encoder``), or None to start from the mean."""
-    from sgim_desktop.engine.e4e import encode, load_e4e
+    from sgim_desktop.engine.api import encode_face
+    from sgim_desktop.engine.e4e import load_e4e
 
     path = _encoder_file(args, models.generator, prepared)
     if path is None:
         return None
     started = time.perf_counter()
     encoder = load_e4e(path, models.device)
-    latent = encode(encoder, prepared.aligned.image, models.device, generator=models.generator)
+    latent = encode_face(encoder, prepared.aligned.image, models)
     del encoder  # ~1 GB that the optimisation and the edit do not need
     elapsed = time.perf_counter() - started
     if json_lines:
@@ -186,7 +188,7 @@ def encoder_start(args: argparse.Namespace, models, prepared, json_lines: bool):
 def invert_photo(args: argparse.Namespace, models, located, device: str, json_lines: bool):
     """Align (``located`` from ``locate``) and invert with ``models.generator``; returns (prepared, result)."""
     from sgim_desktop.commands.outputs import write_png
-    from sgim_desktop.engine.invert import REFINE_LATENT_NOISE, REFINE_LR, InvertRequest, start_inversion
+    from sgim_desktop.engine import api
     from sgim_desktop.errors import BadInputError
 
     steps = args.invert_steps
@@ -202,14 +204,9 @@ def invert_photo(args: argparse.Namespace, models, located, device: str, json_li
             "(--encoder on fetches the catalog's one)"
         )
     perceptual = load_perceptual_for(args.perceptual, device) if steps > 0 else None
-    schedule = {} if start is None else {"lr": REFINE_LR, "latent_noise": REFINE_LATENT_NOISE}
-    if args.invert_lr is not None:
-        schedule["lr"] = args.invert_lr
-    request = InvertRequest(
-        image=prepared.aligned.image, steps=steps, start=start, optimize_noise=args.optimize_noise,
-        preview_every=getattr(args, "preview_every", 10), **schedule,
-    )
-    run = start_inversion(models, request, perceptual)
+    request = api.inversion_request(prepared.aligned.image, steps, start, getattr(args, "preview_every", 10),
+                                    lr=args.invert_lr, optimize_noise=args.optimize_noise)
+    run = api.start_inversion(models, request, perceptual)
     bar = TerminalProgress("inverting") if not json_lines else None
     for step in run:
         if json_lines:
@@ -230,9 +227,8 @@ class _Done:
 
 def run(args: argparse.Namespace) -> int:
     from sgim_desktop.commands.outputs import _check_folder, write_png
-    from sgim_desktop.engine.edit import EditModels
+    from sgim_desktop.engine import api
     from sgim_desktop.engine.images import load_image
-    from sgim_desktop.engine.stylegan2 import load_generator
     from sgim_desktop.errors import BadInputError
 
     photo = load_image(args.image)
@@ -240,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     _check_folder(out_latent)
     located = locate(args, photo)
     device = pick_device(args.device)
-    models = EditModels(generator=load_generator(checkpoint_path(args.generator, "generator"), device=device))
+    models = api.load_models(api.ModelFiles(checkpoint_path(args.generator, "generator")), device)
     prepared, result = invert_photo(args, models, located, device, args.json)
     import torch
 

@@ -22,14 +22,12 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sgim_desktop.commands.outputs import write_latent, write_png
-    from sgim_desktop.engine.edit import EditModels, EditRequest, load_latent, render, source_latent
-    from sgim_desktop.engine.stylegan2 import load_generator
+    from sgim_desktop.engine import api
 
-    latent = load_latent(args.latent) if args.latent else None
-    device = pick_device(args.device)
-    models = EditModels(generator=load_generator(checkpoint_path(args.generator, "generator"), device=device))
-    w = source_latent(models, EditRequest(targets=[], seed=args.seed, truncation=args.truncation, latent=latent))
-    write_png(render(models, w), args.out)
+    latent = api.load_latent(args.latent) if args.latent else None
+    models = api.load_models(api.ModelFiles(checkpoint_path(args.generator, "generator")), pick_device(args.device))
+    w = api.source_latent(models, api.Picture(seed=args.seed, truncation=args.truncation, latent=latent))
+    write_png(api.render(models, w), args.out)
     if args.save_latent:
         write_latent(w, args.save_latent)
     return 0

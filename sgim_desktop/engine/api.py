@@ -39,8 +39,8 @@ from sgim_desktop.engine.plans import EditPlan, ModelFiles, OpenedSound, PhotoPl
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 __all__ = [
-    "EditModels", "EditPlan", "EditRun", "Heard", "InvertRun", "ModelCache", "ModelFiles", "OpenedSound",
-    "PhotoPlan", "Picture", "PreparedPhoto", "SoundPick", "blend", "build_targets", "edit_request", "encode_face",
+    "EditModels", "EditPlan", "EditRun", "face_encoder_specs", "Heard", "InvertRun", "ModelCache", "ModelFiles", "OpenedSound",
+    "PhotoPlan", "Picture", "PreparedPhoto", "Sound", "SoundPick", "blend", "build_targets", "edit_request", "encode_face",
     "hear", "inversion_request", "load_latent", "load_models", "open_sound", "pick_device", "prepare_photo",
     "render", "render_source", "render_strength", "save_latent", "source_latent", "start_edit",
     "start_inversion",
@@ -213,16 +213,78 @@ def encode_face(encoder: torch.nn.Module, aligned: np.ndarray, models: EditModel
 
 
 def inversion_request(image: np.ndarray, steps: int, start: torch.Tensor | None = None,
-                      preview_every: int = 10) -> InvertRequest:
+                      preview_every: int = 10, lr: float | None = None,
+                      optimize_noise: bool = False) -> InvertRequest:
     """An inversion from the mean latent, or a gentler refinement of an encoder's start."""
     if steps < 0:
         raise BadInputError("the number of inversion steps cannot be negative")
-    refine = {"lr": REFINE_LR, "latent_noise": REFINE_LATENT_NOISE} if start is not None else {}
+    schedule: dict[str, float] = {"lr": REFINE_LR, "latent_noise": REFINE_LATENT_NOISE} if start is not None else {}
+    if lr is not None:
+        schedule["lr"] = lr
     return InvertRequest(image=image, steps=steps, start=start, preview_every=max(1, preview_every),
-                         **refine)  # type: ignore[arg-type]
+                         optimize_noise=optimize_noise, **schedule)  # type: ignore[arg-type]
 
 
-def start_inversion(models: EditModels, image: np.ndarray, steps: int, start: torch.Tensor | None = None,
-                    perceptual: torch.nn.Module | None = None, preview_every: int = 10,
+def start_inversion(models: EditModels, request: InvertRequest, perceptual: torch.nn.Module | None = None,
                     cancel: threading.Event | None = None) -> InvertRun:
-    return _start_inversion(models, inversion_request(image, steps, start, preview_every), perceptual, cancel)
+    """Start turning an aligned square into a latent; iterate for steps, read ``result`` at the end."""
+    return _start_inversion(models, request, perceptual, cancel)
+
+
+def face_encoder_specs(manager, domain: str | None, size: int, present_only: bool = False) -> list:
+    """The catalog's encoders (e4e) for a generator's domain and size, the default first."""
+    specs = [s for s in manager.catalog.by_role("encoder") if s.domain == domain and s.resolution == size]
+    specs.sort(key=lambda s: not s.default)
+    return [s for s in specs if manager.is_present(s.id)] if present_only else specs
+
+
+# -- the window's tasks: labels, photos, the optional networks -----------------------------------------
+
+
+def load_labels(name_or_path: str) -> list[str]:
+    """The labels a sound can be heard as: a shipped set by name, or a text file of one label a line."""
+    from sgim_desktop.engine.labels import load_labels as _load_labels
+
+    return _load_labels(name_or_path)
+
+
+def read_photo(path: str | Path) -> np.ndarray:
+    """A photo as HxWx3 uint8 RGB (orientation applied); a damaged or huge file is a BadInputError."""
+    from sgim_desktop.engine.images import load_image
+
+    return load_image(path)
+
+
+def face_detector():
+    """The MTCNN face detector (CheckpointError when its weights are not installed); keep it for reuse."""
+    from sgim_desktop.engine.faces import FaceDetector
+
+    return FaceDetector()
+
+
+def face_thumbnails(photo: np.ndarray, faces: list) -> list[np.ndarray]:
+    """One small square per face found, so a person can say which to edit."""
+    from sgim_desktop.engine.photo import face_thumbnails as _face_thumbnails
+
+    return _face_thumbnails(photo, faces)
+
+
+def paste_back(photo: np.ndarray, edited: np.ndarray, alignment) -> np.ndarray:
+    """The whole photo with the edited square blended back where it was taken from."""
+    from sgim_desktop.engine.align import paste_back as _paste_back
+
+    return _paste_back(photo, edited, alignment)
+
+
+def perceptual_if_present(manager, device: str) -> torch.nn.Module | None:
+    """The LPIPS network when both its files are in the models folder (never downloaded here), else None."""
+    from sgim_desktop.engine.perceptual import perceptual_from_manager
+
+    return perceptual_from_manager(manager, download=False, device=device)
+
+
+def load_face_encoder(path: str | Path, device: str) -> torch.nn.Module:
+    """An e4e encoder from its checkpoint file (CheckpointError when it is damaged or does not fit)."""
+    from sgim_desktop.engine.e4e import load_e4e
+
+    return load_e4e(path, device)
