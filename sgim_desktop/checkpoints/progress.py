@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from sgim_desktop.checkpoints.catalog import CheckpointSpec
 from sgim_desktop.checkpoints.meter import DownloadProgress
 from sgim_desktop.checkpoints.units import clock, human_bytes
 
-__all__ = ["TerminalProgress", "format_progress", "human_bytes", "licence_text", "print_licence", "terminal_manager"]
+if TYPE_CHECKING:
+    from sgim_desktop.checkpoints.sets import SetProgress
+
+__all__ = ["TerminalProgress", "format_progress", "format_set_progress", "human_bytes", "licence_text", "print_licence", "terminal_manager"]
 
 _STAGE_WORDS = {"download": "downloading", "verify": "checking", "import": "copying", "waiting": "waiting"}
 
@@ -26,16 +29,27 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
+def _bar(fraction: float | None, width: int) -> tuple[str, str]:
+    if fraction is None:
+        return "-" * width, "  ?%"
+    filled = int(fraction * width)
+    return "#" * filled + "-" * (width - filled), f"{fraction * 100:3.0f}%"
+
+
+def format_set_progress(p: "SetProgress", width: int = 24) -> str:
+    """One line for a whole set: every file's bytes together and the time left."""
+    bar, pct = _bar(p.fraction, width)
+    unknown = f" + {p.unknown_files} of unknown size" if p.unknown_files else ""
+    amount = f"{human_bytes(p.done_bytes)}/{human_bytes(p.total_bytes)}{unknown}"
+    return (f"{p.set_id} [{bar}] {pct} {amount} {human_bytes(p.speed_bps)}/s ETA {clock(p.eta_s)} "
+            f"(file {p.index} of {p.count}: {p.spec_id})")
+
+
 def format_progress(p: DownloadProgress, width: int = 24) -> str:
     word = _STAGE_WORDS.get(p.stage, p.stage)
     if p.stage == "waiting":
         return f"{p.spec_id}: waiting for another process that is fetching it"
-    frac = p.fraction
-    if frac is None:
-        bar, pct = "-" * width, "  ?%"
-    else:
-        filled = int(frac * width)
-        bar, pct = "#" * filled + "-" * (width - filled), f"{frac * 100:3.0f}%"
+    bar, pct = _bar(p.fraction, width)
     amount = f"{human_bytes(p.done_bytes)}/{human_bytes(p.total_bytes)}"
     return f"{p.spec_id} {word} [{bar}] {pct} {amount} {human_bytes(p.speed_bps)}/s ETA {clock(p.eta_s)}"
 
@@ -43,22 +57,24 @@ def format_progress(p: DownloadProgress, width: int = 24) -> str:
 class TerminalProgress:
     """A progress callback that redraws one line on a terminal; a no-op anywhere else."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 0.1):
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.1,
+                 formatter: Callable[[Any], str] = format_progress):
         self.stream = stream if stream is not None else sys.stderr
+        self.formatter = formatter
         self.enabled = _is_terminal(self.stream)
         self.interval = interval
         self._last = 0.0
         self._width = 0
 
-    def __call__(self, p: DownloadProgress) -> None:
+    def __call__(self, p: Any) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        final = p.total_bytes is not None and p.done_bytes >= p.total_bytes
+        final = bool(p.total_bytes) and p.done_bytes >= p.total_bytes
         if not final and p.stage != "waiting" and now - self._last < self.interval:
             return
         self._last = now
-        line = format_progress(p)
+        line = self.formatter(p)
         pad = max(0, self._width - len(line))
         self._width = len(line)
         try:

@@ -14,8 +14,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--mirror", metavar="URL", help="try this base URL first (default: setting or SGIM_MIRROR)")
     actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
     actions.add_parser("list", parents=[common], help="every known checkpoint, its size, state and licence")
+    actions.add_parser("sets", parents=[common], help="the sets of files a task needs, their size, state and licences")
     p = actions.add_parser("download", parents=[common], help="fetch and verify checkpoints (prints each licence first)")
-    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("--set", dest="set_id", metavar="SET",
+                   help="every file a task needs: landscape, faces or all (see: sgim-desktop models sets)")
     p.add_argument("--force", action="store_true", help="fetch again even if a good file is there")
     p = actions.add_parser("import", parents=[common], help="check a file downloaded by hand and put it in place")
     p.add_argument("id", metavar="ID")
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     manager = terminal_manager(models_dir=args.models_dir, mirror=args.mirror)
     return {
         "list": _list,
+        "sets": _sets,
         "download": _download,
         "import": _import,
         "verify": _verify,
@@ -81,10 +85,51 @@ def _list(manager, args) -> int:
     return 0
 
 
+def _sets(manager, args) -> int:
+    from sgim_desktop.checkpoints.sets import plan_set
+
+    for set_spec in manager.catalog.sets:
+        _describe_set(plan_set(manager, set_spec.id))
+    return 0
+
+
+def _describe_set(plan) -> None:
+    print(f"{plan.set.title} (--set {plan.set.id}): {plan.size_text()}; {plan.state_text()}")
+    print(f"  {plan.set.summary}")
+    for licence, ids in plan.licences():
+        print(f"  licence {licence}: {', '.join(ids)}")
+
+
+def _download_set(manager, args) -> int:
+    from sgim_desktop.checkpoints.progress import TerminalProgress, format_set_progress
+    from sgim_desktop.checkpoints.sets import SetIncomplete, download_set, manual_text, plan_set
+
+    _describe_set(plan_set(manager, args.set_id))  # the licences, all at once, before any byte
+    manager.before_download = None
+    bar = TerminalProgress(formatter=format_set_progress)
+    try:
+        paths = download_set(manager, args.set_id, progress=bar)
+    except SetIncomplete as exc:
+        bar.finish()
+        _err(str(exc))
+        print(manual_text(exc.plan, exc.steps))
+        return 2
+    finally:
+        bar.finish()
+    print(f"{args.set_id}: ready ({len(paths)} files in {manager.models_dir})")
+    return 0
+
+
 def _download(manager, args) -> int:
     from sgim_desktop.checkpoints.progress import TerminalProgress
-    from sgim_desktop.errors import CheckpointError
+    from sgim_desktop.errors import BadInputError, CheckpointError
 
+    if args.set_id:
+        if args.ids:
+            raise BadInputError("give checkpoint ids or --set, not both")
+        return _download_set(manager, args)
+    if not args.ids:
+        raise BadInputError("name the checkpoints to download, or a set: sgim-desktop models download --set landscape")
     specs = [manager.spec(i) for i in args.ids]  # unknown ids fail before anything is fetched
     failed = 0
     for spec in specs:

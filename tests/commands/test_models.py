@@ -5,6 +5,7 @@ Downloads come from a real HTTP server on 127.0.0.1 (any other address fails the
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -100,3 +101,55 @@ def test_download_works_without_any_stderr_or_stdout(catalog, monkeypatch, model
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["models", "download", "gen"]) == 0
     assert (models_dir / "gen.pt").is_file()
+
+
+@pytest.fixture
+def set_catalog(server, tmp_path, monkeypatch):
+    """A 'landscape' set of two files served on 127.0.0.1; 'gen' has a published size and hash."""
+    gen, face = generator_bytes(seed=7), generator_bytes(seed=8)
+
+    def write(gen_url: str) -> None:
+        path = tmp_path / "catalog.json"
+        write_catalog(path, [
+            entry("gen", "generator", "gen.pt", [gen_url], size=len(gen), sha256=sha256(gen), license="Gen NC"),
+            entry("face", "generator", "face.pt", [server.add("/face.pt", face)], license="Face NC"),
+        ])
+        data = json.loads(path.read_text())
+        data["sets"] = [{"id": "landscape", "title": "Edit landscapes", "summary": "Sounds on landscapes.",
+                         "ids": ["gen", "face"]}]
+        path.write_text(json.dumps(data))
+        monkeypatch.setenv("SGIM_CATALOG", str(path))
+
+    write(server.add("/gen.pt", gen))
+    return write
+
+
+def test_download_a_set_shows_its_size_and_licences_first(set_catalog, capsys, models_dir):
+    assert main(["models", "sets"]) == 0
+    out = capsys.readouterr().out
+    assert "Edit landscapes (--set landscape): 2 files" in out and "nothing downloaded yet" in out
+    assert "licence Gen NC: gen" in out and "licence Face NC: face" in out
+    assert main(["models", "download", "--set", "landscape"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("licence Gen NC") < out.index("landscape: ready (2 files")
+    assert (models_dir / "gen.pt").is_file() and (models_dir / "face.pt").is_file()
+
+
+def test_offline_a_set_download_ends_with_status_2_and_the_files_to_get_by_hand(set_catalog, capsys, server):
+    gone = server.url("/gone/gen.pt")  # a host that no longer has the file answers at once, unlike a dead network
+    set_catalog(gone)
+    assert main(["models", "download", "--set", "landscape"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: cannot download gen.pt") and captured.err.count("\n") == 1
+    assert "To finish 'Edit landscapes' by hand" in captured.out
+    for line in ("gen.pt (gen, ", f"from: {gone}", "then: sgim-desktop models import gen gen.pt",
+                 "face.pt (face, size not published)", "then: sgim-desktop models import face face.pt"):
+        assert line in captured.out
+
+
+def test_download_needs_ids_or_a_known_set(set_catalog, capsys):
+    assert main(["models", "download"]) == 2
+    assert "--set landscape" in capsys.readouterr().err
+    assert main(["models", "download", "gen", "--set", "landscape"]) == 2
+    assert main(["models", "download", "--set", "cats"]) == 2
+    assert "unknown set 'cats' (known sets: landscape)" in capsys.readouterr().err
