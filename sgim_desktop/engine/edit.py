@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from sgim_desktop.engine import lean_autograd as lean
 from sgim_desktop.engine import speed as speedup
 from sgim_desktop.engine.clip_space import ClipSpace, normalize
+from sgim_desktop.engine.schedule import get_lr as get_lr  # its old home: tests and the bench import it here
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
 from sgim_desktop.errors import BadInputError
 
@@ -123,14 +124,6 @@ class EditModels:
                 z = torch.randn(MEAN_LATENT_SAMPLES, self.generator.config.style_dim, generator=gen)
                 self._mean_latent = self.generator.mapping(z.to(self.device)).mean(0, keepdim=True)
         return self._mean_latent
-
-
-def get_lr(t: float, initial_lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
-    """The original schedule: cosine ramp-down over the last quarter, linear ramp-up over the first 5%."""
-    lr_ramp = min(1.0, (1.0 - t) / rampdown)
-    lr_ramp = 0.5 - 0.5 * math.cos(lr_ramp * math.pi)
-    lr_ramp = lr_ramp * min(1.0, t / rampup)
-    return initial_lr * lr_ramp
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from sgim_desktop.engine.align import Aligned, align_face, centre_crop, paste_back
-from sgim_desktop.engine.edit import MEAN_LATENT_SAMPLES, MEAN_LATENT_SEED, EditModels, get_lr, to_uint8
+from sgim_desktop.engine.edit import MEAN_LATENT_SAMPLES, MEAN_LATENT_SEED, EditModels, to_uint8
 from sgim_desktop.engine.faces import Face, FaceDetector
+from sgim_desktop.engine.schedule import get_lr
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
 from sgim_desktop.errors import BadInputError
 

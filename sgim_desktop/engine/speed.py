@@ -34,6 +34,8 @@ from functools import lru_cache
 
 import torch
 
+from sgim_desktop.engine.schedule import RAMPDOWN, RAMPUP, get_lr
+
 CLIP_SIZE = 224
 _NEAREST_FACTOR = 7
 # Fast mode renders at least this size while optimising: the smallest generator size >= CLIP_SIZE.
@@ -118,8 +120,6 @@ FAST_BFLOAT16_STEP_FRACTION = 1.0
 FAST_LOW_RESOLUTION = False
 FAST_LAND_EARLY = False
 FAST_KERNELS = False
-_RAMPDOWN = 0.25  # the original schedule's share of steps spent lowering the learning rate
-_RAMPUP = 0.05
 
 
 def native_bfloat16(device: torch.device | str) -> bool:
@@ -164,14 +164,12 @@ class FastSchedule:
     def __init__(self, steps: int, lr: float, rel_tol: float = 1e-3, land_early: bool = True):
         self.steps, self.lr0, self.rel_tol, self.land_early = steps, lr, rel_tol, land_early
         self.end = steps
-        self.landing = max(1, round(_RAMPDOWN * steps))
+        self.landing = max(1, round(RAMPDOWN * steps))
         self.window = max(5, steps // 10)
         self.losses: list[float] = []
 
     def lr(self, i: int) -> float:
         if self.end == self.steps:
-            from sgim_desktop.engine.edit import get_lr
-
             return get_lr(i / self.steps, self.lr0)
         ramp = min(1.0, (self.end - i) / self.landing)
         return self.lr0 * (0.5 - 0.5 * math.cos(ramp * math.pi))
@@ -185,7 +183,7 @@ class FastSchedule:
         w = self.window
         if not self.land_early or self.end != self.steps or len(self.losses) < 2 * w:
             return
-        if i < _RAMPUP * self.steps + 2 * w or i + 1 + self.landing >= self.steps - self.landing:
+        if i < RAMPUP * self.steps + 2 * w or i + 1 + self.landing >= self.steps - self.landing:
             return
         recent = sum(self.losses[-w:]) / w
         before = sum(self.losses[-2 * w:-w]) / w

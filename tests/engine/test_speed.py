@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +97,22 @@ def test_fast_schedule_is_the_originals_while_the_loss_keeps_falling():
         assert schedule.lr(i) == get_lr(i / 100, 0.1)
         schedule.observe(i, 1.0 - 0.01 * i)
     assert schedule.end == 100 and schedule.done(100) and not schedule.done(99)
+
+
+def test_the_schedule_is_shared_without_an_import_loop():
+    """speed, edit and the inversion take the original schedule from engine.schedule, which imports
+    nothing of the engine: speed no longer reaches it through edit, which imports speed."""
+    code = (
+        "import sys\n"
+        "from sgim_desktop.engine import schedule, speed\n"
+        "speed.FastSchedule(10, 0.1).lr(3)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sgim_desktop.engine.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['sgim_desktop.engine.schedule', 'sgim_desktop.engine.speed']"
+    from sgim_desktop.engine import edit, invert, schedule
+
+    assert edit.get_lr is invert.get_lr is speed.get_lr is schedule.get_lr
 
 
 def test_fast_schedule_starts_its_ramp_down_where_the_loss_stalls():
