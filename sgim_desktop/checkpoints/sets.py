@@ -54,6 +54,14 @@ class SetPlan:
             found.setdefault(st.spec.license, []).append(st.spec.id)
         return list(found.items())
 
+    def licence_names(self) -> str:
+        """'MIT, CC BY-NC-SA 4.0 (some for non-commercial use only)': the licences' names, for one line."""
+        names = dict.fromkeys(st.spec.license.split(" (")[0].split(";")[0].strip() for st in self.files)
+        text = ", ".join(names)
+        if any("non-commercial" in st.spec.license_summary.lower() for st in self.files):
+            text += " (some for non-commercial use only)"
+        return text
+
     def size_text(self) -> str:
         """'3 files, 605.1 MB + 2 of unknown size' (the whole set)."""
         n = len(self.files)

@@ -8,10 +8,9 @@ resumes next time; nothing half-written ever takes a model's place).
 from __future__ import annotations
 
 import html
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,7 +33,9 @@ from sgim_desktop.checkpoints.catalog import CheckpointSpec
 from sgim_desktop.checkpoints.manager import ModelManager, ModelStatus
 from sgim_desktop.checkpoints.meter import DownloadProgress
 from sgim_desktop.checkpoints.units import human_bytes, time_left
-from sgim_desktop.errors import Cancelled, SgimError
+from sgim_desktop.errors import SgimError
+from sgim_desktop.ui.first_run import TasksPanel
+from sgim_desktop.ui.model_tasks import ManagerTask
 
 STATE_TEXT = {"verified": "Ready", "present": "On disk", "partial": "Partly downloaded", "missing": "Missing"}
 ROLE_TEXT = {
@@ -63,45 +64,6 @@ def progress_text(p: DownloadProgress) -> str:
     return ", ".join(parts)
 
 
-class ManagerTask(QThread):
-    """Downloads (or imports) checkpoints one after the other, off the GUI thread."""
-
-    progress = Signal(object)  # DownloadProgress
-    itemDone = Signal(str, str)  # id, path
-    itemFailed = Signal(str, str)  # id, message
-
-    def __init__(self, manager: ModelManager, ids: list[str], import_from: str | None = None):
-        super().__init__()
-        self.manager = manager
-        self.ids = list(ids)
-        self.import_from = import_from
-        self.cancel_event = threading.Event()
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def run(self) -> None:
-        for spec_id in self.ids:
-            if self.cancel_event.is_set():
-                self.cancelled = True
-                self.itemFailed.emit(spec_id, "cancelled")
-                continue
-            try:
-                if self.import_from is not None:
-                    path = self.manager.import_file(spec_id, self.import_from, self.progress.emit, self.cancel_event)
-                else:
-                    path = self.manager.ensure(spec_id, self.progress.emit, self.cancel_event)
-                self.itemDone.emit(spec_id, str(path))
-            except Cancelled:
-                self.cancelled = True
-                self.itemFailed.emit(spec_id, "cancelled")
-            except SgimError as exc:
-                self.itemFailed.emit(spec_id, str(exc))
-            except Exception as exc:  # noqa: BLE001 (shown in the dialog, never a crash)
-                self.itemFailed.emit(spec_id, f"unexpected error ({type(exc).__name__}: {exc})")
-
-
 class ModelsDialog(QDialog):
     """Lists the catalog with each model's state and licence; downloads, imports and cancels."""
 
@@ -112,7 +74,7 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Models")
-        self.resize(820, 520)
+        self.resize(880, 780)
         self.manager = manager
         self.wanted = list(wanted or [])
         self.task: ManagerTask | None = None
@@ -123,6 +85,9 @@ class ModelsDialog(QDialog):
             f"{manager.models_dir}. Read each licence before downloading."
         ))
         self.intro.setWordWrap(True)
+        self.tasks = TasksPanel(manager, self)
+        self.tasks.modelsChanged.connect(self._tasks_changed)
+        self.tasks.busyChanged.connect(lambda _: self.refresh())
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("modelsTable")
         self.table.setHorizontalHeaderLabels(["Model", "Used for", "State", "Licence"])
@@ -130,9 +95,9 @@ class ModelsDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
+        for col in (0, 1, 2):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.details = QTextBrowser()
         self.details.setObjectName("licenceDetails")
         self.details.setOpenExternalLinks(True)
@@ -159,6 +124,7 @@ class ModelsDialog(QDialog):
         buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.intro)
+        layout.addWidget(self.tasks)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         layout.addWidget(self.bar)
@@ -198,7 +164,10 @@ class ModelsDialog(QDialog):
             if st.spec.id in selected:
                 self.table.selectRow(row)
         has_missing = bool(self.missing_wanted())
-        self.download_missing_button.setEnabled(has_missing and self.task is None)
+        idle = not self.is_busy()
+        self.download_missing_button.setEnabled(has_missing and idle)
+        self.download_button.setEnabled(idle)
+        self.import_button.setEnabled(idle)
         if self.table.rowCount() and not self.table.selectedItems():
             first = next((r for r in range(self.table.rowCount()) if self._row_id(r) in self.missing_wanted()), 0)
             self.table.selectRow(first)
@@ -269,7 +238,7 @@ class ModelsDialog(QDialog):
         if not ids:
             self._say("Select the models to download first.")
             return
-        if self.task is not None:
+        if self.is_busy():
             self._say("A download is already running.")
             return
         box = QMessageBox(QMessageBox.Icon.Question, "Licences", "", QMessageBox.StandardButton.NoButton, self)
@@ -304,7 +273,7 @@ class ModelsDialog(QDialog):
 
     def import_file(self, spec_id: str, path: str) -> None:
         """Check a hand-downloaded file exactly like a download, then copy it into the models folder."""
-        if self.task is not None:
+        if self.is_busy():
             self._say("A download is already running.")
             return
         self._start(ManagerTask(self.manager, [spec_id], import_from=path))
@@ -315,10 +284,15 @@ class ModelsDialog(QDialog):
             self._say("Cancelling…")
 
     def is_busy(self) -> bool:
-        return self.task is not None
+        return self.task is not None or self.tasks.is_busy()
+
+    def _tasks_changed(self) -> None:
+        self.refresh()
+        self.modelsChanged.emit()
 
     def _start(self, task: ManagerTask) -> None:
         self.task = task
+        self.tasks.setEnabled(False)
         task.progress.connect(self._progress)
         task.itemDone.connect(self._done)
         task.itemFailed.connect(self._failed)
@@ -355,10 +329,10 @@ class ModelsDialog(QDialog):
         task, self.task = self.task, None
         if task is not None:
             task.deleteLater()
+        self.tasks.setEnabled(True)
+        self.tasks.refresh()
         self.bar.setVisible(False)
         self.cancel_button.setEnabled(False)
-        self.download_button.setEnabled(True)
-        self.import_button.setEnabled(True)
         self.refresh()
 
     def _say(self, text: str) -> None:
@@ -367,6 +341,7 @@ class ModelsDialog(QDialog):
 
     def _stop_task(self) -> None:
         """Closing cancels a running download and waits for it to stop cleanly."""
+        self.tasks.stop()
         if self.task is not None:
             self.task.cancel()
             self.task.wait(15000)

@@ -50,6 +50,7 @@ def test_a_plan_gives_the_size_state_and_licences_of_the_whole_set(server, tmp_p
     plan = plan_set(manager, "landscape")
     assert plan.size_text() == f"2 files, {human_bytes(len(data['gen']))} + 1 of unknown size" and plan.state_text() == "nothing downloaded yet"
     assert plan.licences() == [("Generator NC licence", ["gen"]), ("Audio licence", ["audio"])]
+    assert plan.licence_names() == "Generator NC licence, Audio licence (some for non-commercial use only)"
     assert plan.bytes_left() == len(data["gen"]) and not plan.ready
     manager.ensure("gen")
     assert plan_set(manager, "landscape").state_text() == "1 of 2 files to get: 0 B + 1 of unknown size"
@@ -105,7 +106,9 @@ def test_offline_the_set_stops_and_names_every_file_left_with_where_to_get_it(se
         download_set(manager, "landscape")
     steps = info.value.steps
     assert [s.spec.id for s in steps] == ["gen", "audio"]
-    assert steps[0].urls == [unreachable] and steps[0].size_text == human_bytes(len(data["gen"])) and steps[1].size_text == "size not published"
+    assert steps[0].urls == [unreachable]
+    assert steps[0].size_text == human_bytes(len(data["gen"]))
+    assert steps[1].size_text == "size not published"
     text = manual_text(info.value.plan, steps)
     assert "sgim-desktop models import gen gen.pt" in text and "sgim-desktop models import audio audio.pth" in text
     assert f"from: {unreachable}" in text and "'Edit landscapes'" in text
