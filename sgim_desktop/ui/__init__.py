@@ -1,1 +1,2 @@
-"""The desktop window: Qt widgets only; all engine work goes through ``ui.worker``."""
+"""The desktop window: Qt widgets, controllers and one task thread; the engine is reached only by the
+worker's tasks (``ui.tasks``), so the window shows before torch loads."""

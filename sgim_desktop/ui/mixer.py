@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from sgim_desktop.session import MixSettings, Source
-from sgim_desktop.ui.worker import GeneratorChoice
+from sgim_desktop.ui.providers import GeneratorChoice
 
 MAX_SEED = 2**31 - 1
 STRENGTH_MAX = 2.0

@@ -234,6 +234,6 @@ class RecorderPanel(QWidget):
         self.device_combo.setEnabled(not recording and has_devices)
         self.refresh_button.setEnabled(not recording)
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         self.cancel_recording()
         super().closeEvent(event)

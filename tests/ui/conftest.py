@@ -54,7 +54,7 @@ def labels_file(tmp_path: Path) -> Path:
 
 def make_window(models=None, labels: str = "vggsound", domain: str | None = None):
     from sgim_desktop.ui.main_window import MainWindow
-    from sgim_desktop.ui.worker import PrebuiltModels
+    from sgim_desktop.ui.providers import PrebuiltModels
 
     provider = PrebuiltModels(models, "rule-64", "Rule-weighted 64 px", domain) if models is not None else None
     window = MainWindow(models=provider, labels=labels)

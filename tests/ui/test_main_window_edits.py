@@ -90,8 +90,8 @@ def edited(qapp, rule_models, tmp_path_factory):
         assert drop_files(window, [RAIN])
         wait_until(lambda: len(window.session.state.clips) == 1, 30)
         wait_until(lambda: window.canvas.has_source(), 60)
-        window.worker.editPreview.connect(lambda n, image: state.previews.append(image))
-        window.worker.editProgress.connect(lambda n, step, total, loss: state.progress.append((step, total)))
+        window.edits.preview.connect(lambda n, image: state.previews.append(image))
+        window.edits.progress.connect(lambda n, step, total, loss: state.progress.append((step, total)))
         meter = GapMeter()
         started = time.perf_counter()
         meter.start()
@@ -130,15 +130,15 @@ def test_the_gui_thread_is_never_blocked_for_more_than_100_ms_during_an_edit(edi
 def test_strength_rerenders_without_optimising_again(edited, qtbot):
     w = edited.window
     record = w.session.state.edit
-    runs = w.worker.edits_run
-    with qtbot.assertNotEmitted(w.worker.editProgress, wait=100):
+    runs = w.edits.runs
+    with qtbot.assertNotEmitted(w.edits.progress, wait=100):
         w.mixer.strength.setValue(0)
         assert np.array_equal(qimage_array(w.canvas.edit_image()), record.source_image)
-        with qtbot.waitSignal(w.worker.strengthRendered, timeout=60000) as rendered:
+        with qtbot.waitSignal(w.picture.strengthRendered, timeout=60000) as rendered:
             w.mixer.strength.setValue(50)
         assert rendered.args[:2] == [record.number, 0.5]
         half = qimage_array(w.canvas.edit_image())
-    assert w.worker.edits_run == runs
+    assert w.edits.runs == runs
     assert np.array_equal(half, rendered.args[2])
     assert not np.array_equal(half, record.image) and not np.array_equal(half, record.source_image)
     assert w.session.settings.strength == 0.5
@@ -163,7 +163,7 @@ def test_exports_write_the_picture_the_latent_and_before_after(edited, qtbot, tm
     w = edited.window
     record = w.session.state.edit
     for kind, name in (("png", "edit.png"), ("side_by_side", "both.png"), ("latent", "edit.pt")):
-        with qtbot.waitSignal(w.worker.exported, timeout=30000):
+        with qtbot.waitSignal(w.files.exported, timeout=30000):
             w.export(kind, str(tmp_path / name))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "edit.png")), record.image)
     both = np.asarray(Image.open(tmp_path / "both.png"))
@@ -186,10 +186,10 @@ def test_export_into_a_missing_folder_is_a_message(edited, qtbot, tmp_path):
 def test_stop_cancels_mid_edit_between_steps_and_keeps_the_picture(window, qtbot):
     set_steps(window, 200)
     window.mixer.text.setText("a stormy sky")
-    with qtbot.waitSignal(window.worker.editProgress, timeout=120000):
+    with qtbot.waitSignal(window.edits.progress, timeout=120000):
         window.edit_button.click()
     assert window.is_editing() and window.stop_button.isEnabled()
-    with qtbot.waitSignal(window.worker.editCancelled, timeout=120000) as cancelled:
+    with qtbot.waitSignal(window.edits.cancelled, timeout=120000) as cancelled:
         window.stop_button.click()
     number, done = cancelled.args
     assert 1 <= done < 200
@@ -202,7 +202,7 @@ def test_stop_cancels_mid_edit_between_steps_and_keeps_the_picture(window, qtbot
 def test_a_new_edit_while_one_runs_asks_and_can_wait_its_turn(window, qtbot):
     set_steps(window, 1)
     window.mixer.text.setText("rain")
-    with qtbot.waitSignal(window.worker.editStarted, timeout=120000):
+    with qtbot.waitSignal(window.edits.started, timeout=120000):
         window.run_edit()
     window.mixer.text.setText("thunder")
     window.run_edit()
@@ -218,7 +218,7 @@ def test_a_new_edit_while_one_runs_asks_and_can_wait_its_turn(window, qtbot):
 def test_a_new_edit_can_replace_the_running_one(window, qtbot):
     set_steps(window, 200)
     window.mixer.text.setText("fire")
-    with qtbot.waitSignal(window.worker.editProgress, timeout=120000):
+    with qtbot.waitSignal(window.edits.progress, timeout=120000):
         window.run_edit()
     window.mixer.steps.setValue(1)
     window.run_edit()

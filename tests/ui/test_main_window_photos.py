@@ -40,7 +40,7 @@ class Opened:
 def photo_window(qtbot, models, labels_file, domain: str | None = "face", invert_steps: int = 1, perceptual=None,
                  encoder=None):
     from sgim_desktop.ui.main_window import MainWindow
-    from sgim_desktop.ui.worker import PrebuiltModels
+    from sgim_desktop.ui.providers import PrebuiltModels
 
     provider = PrebuiltModels(models, "rule-64", "Rule-weighted 64 px", domain, perceptual, encoder)
     window = MainWindow(models=provider, labels=str(labels_file))
@@ -67,9 +67,9 @@ def opened(qapp, rule_models, tmp_path_factory):
         window.mixer.invert_steps.setValue(2)
         window.session.update_settings(preview_every=1)
         wait_until(window.canvas.has_source, 60)
-        window.worker.photoStage.connect(lambda token, text: state.stages.append(text))
-        window.worker.photoProgress.connect(lambda token, step, total, psnr: state.progress.append((step, total)))
-        window.worker.photoPreview.connect(lambda token, image: state.previews.append(image))
+        window.photos.stage.connect(lambda request, text: state.stages.append(text))
+        window.photos.progress.connect(lambda request, step, total, psnr: state.progress.append((step, total)))
+        window.photos.preview.connect(lambda request, image: state.previews.append(image))
         assert drop_files(window, [ASTRONAUT])
         assert window.is_opening_photo() and window.stop_button.isEnabled()
         wait_until(lambda: window.session.state.source.kind == "photo", 120)
@@ -115,7 +115,7 @@ def test_export_photo_gives_the_whole_photo_back_with_the_edit_pasted_in(opened,
     w = opened.window
     record = w.session.state.edit
     for kind, name in (("photo", "me.png"), ("png", "square.png")):
-        with qtbot.waitSignal(w.worker.exported, timeout=60000):
+        with qtbot.waitSignal(w.files.exported, timeout=60000):
             w.export(kind, str(tmp_path / name))
     back = np.asarray(Image.open(tmp_path / "me.png"))
     assert back.shape == opened.photo.shape == (512, 512, 3)
@@ -173,7 +173,7 @@ def test_a_scene_generator_takes_the_centre_square_without_looking_for_faces(qtb
 
     window = photo_window(qtbot, rule_models, labels_file, domain=None, perceptual=seeded_perceptual())
     stages = []
-    window.worker.photoStage.connect(lambda token, text: stages.append(text))
+    window.photos.stage.connect(lambda request, text: stages.append(text))
     window.open_paths([str(ASTRONAUT)])
     qtbot.waitUntil(lambda: window.session.state.source.kind == "photo", timeout=120000)
     origin = window.session.state.source.photo
@@ -188,7 +188,7 @@ def test_a_face_is_inverted_from_the_e4e_encoders_latent_when_there_is_one(qtbot
     encoder = rule_weighted_e4e(rule_models.generator.config.n_latent)
     window = photo_window(qtbot, rule_models, labels_file, encoder=encoder)
     stages = []
-    window.worker.photoStage.connect(lambda token, text: stages.append(text))
+    window.photos.stage.connect(lambda request, text: stages.append(text))
     window.open_paths([str(ASTRONAUT)])
     qtbot.waitUntil(lambda: window.session.state.source.kind == "photo", timeout=120000)
     source = window.session.state.source
@@ -224,13 +224,13 @@ def test_stop_during_the_inversion_keeps_the_picture_as_it_was(qtbot, rule_model
     window = photo_window(qtbot, rule_models, labels_file, domain=None, invert_steps=500)
     before = window.session.state.source
     picture = qimage_array(window.canvas.source_image())
-    with qtbot.waitSignal(window.worker.photoProgress, timeout=120000):
+    with qtbot.waitSignal(window.photos.progress, timeout=120000):
         drop_files(window, [ASTRONAUT])
     assert window.is_opening_photo() and window.stop_button.isEnabled()
     window.mixer.text.setText("rain")
     window.run_edit()
     assert "still being opened" in window.message_bar.text() and not window.is_editing()
-    with qtbot.waitSignal(window.worker.photoCancelled, timeout=120000) as cancelled:
+    with qtbot.waitSignal(window.photos.cancelled, timeout=120000) as cancelled:
         window.stop_button.click()
     done = cancelled.args[1]
     assert 1 <= done < 500

@@ -6,7 +6,7 @@ import pytest
 
 from sgim_desktop.session import MixSettings, Source
 from sgim_desktop.ui.mixer import MixerPanel, SourcePanel
-from sgim_desktop.ui.worker import GeneratorChoice
+from sgim_desktop.ui.providers import GeneratorChoice
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QApplication
 
 from sgim_desktop.engine.audio import WINDOW_SECONDS, Sound
 from sgim_desktop.engine.clip_space import Heard
-from sgim_desktop.ui.waveform import Envelope, WaveformView, column_extents, envelope_for, format_heard
+from sgim_desktop.ui.envelope import Envelope, column_extents, envelope_for, format_heard
+from sgim_desktop.ui.waveform import WaveformView
 
 
 def brute_force(samples: np.ndarray, first: float, per_px: float, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +141,10 @@ def test_a_short_sound_is_heard_whole(view):
 def test_dragging_moves_the_window_and_reports_on_release(view, qtbot):
     view.set_sound(make_sound(60))
     canvas = view.canvas
-    x_at = lambda s: int(round(view.x_of(s)))
+
+    def x_at(s):
+        return int(round(view.x_of(s)))
+
     y = canvas.height() // 2
     emitted = []
     view.windowChanged.connect(emitted.append)

@@ -1,0 +1,48 @@
+"""One edit: the paper's optimisation of the source's latent toward the sounds and the text."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sgim_desktop.session import EditRecord, MixSettings, SoundClip, Source
+from sgim_desktop.ui.tasks.base import Report, Stopped, Task
+from sgim_desktop.ui.tasks.context import TaskContext
+
+
+@dataclass(eq=False)
+class EditTask(Task):
+    """An edit as the window asked for it: a snapshot, so later changes in the window cannot touch it."""
+
+    number: int
+    source: Source
+    clips: tuple[SoundClip, ...]
+    settings: MixSettings
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, ctx: TaskContext, report: Report) -> EditRecord:
+        """Steps report their loss and preview; queued light tasks run between them."""
+        from sgim_desktop.engine.api import SoundPick, build_targets, start_edit
+
+        self.check()
+        settings = self.settings
+        models = ctx.models(self.source.generator_id, settings.device)
+        picks = [SoundPick(ctx.prepared(c), c.start_s, c.weight, c.name) for c in self.clips if c.weight > 0]
+        started = time.perf_counter()
+        run = start_edit(models, self.source.picture(),
+                         build_targets(models, picks, settings.text, settings.text_weight), settings.plan(),
+                         self.cancel)
+        report.stage("Editing…")
+        for step in run:
+            report.progress(step.step + 1, step.total, step.loss)
+            if step.preview is not None:
+                report.preview(step.preview)
+            report.between_steps()
+        result = run.result
+        if result is None or result.cancelled:
+            raise Stopped(len(result.steps) if result else 0)
+        return EditRecord(number=self.number, settings=settings, source=self.source, clips=self.clips,
+                          source_latent=result.source_latent, latent=result.latent,
+                          source_image=result.source_image, image=result.image, steps=len(result.steps),
+                          seconds=time.perf_counter() - started)
