@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from sgim_desktop.engine.align import Aligned
-    from sgim_desktop.engine.audio import Sound
+    from sgim_desktop.engine.sound import Sound
 
 MixMode = Literal["joint", "splice"]
 SpeedMode = Literal["exact", "fast"]
