@@ -28,20 +28,22 @@ def run(args: argparse.Namespace) -> int:
     from sgim_desktop.engine import audio
     from sgim_desktop.engine.audio_encoder import load_audio_encoder
     from sgim_desktop.engine.clip_space import ClipSpace, load_clip
+    from sgim_desktop.engine.label_cache import hear_cached
     from sgim_desktop.engine.labels import load_labels
 
     labels = load_labels(args.labels)
     sound = audio.decode(args.file)
     device = pick_device(args.device)
     encoder = load_audio_encoder(checkpoint_path(args.audio_encoder, "audio_encoder"), device)
-    clip = load_clip(checkpoint_path(args.clip, "clip"), device)
+    clip_file = checkpoint_path(args.clip, "clip")
+    clip = load_clip(clip_file, device)
     space = ClipSpace(clip, encoder, device)
     prep = audio.prepare(sound)
     if args.average:
         emb = space.encode_sound(audio.encoder_inputs_all_windows(prep), average=True)
     else:
         emb = space.encode_sound(audio.encoder_input(prep, args.start))
-    heard = space.hear(emb[0], labels, top_k=args.top, template=args.template)
+    heard = hear_cached(space, clip_file, emb[0], labels, top_k=args.top, template=args.template)
     if args.json:
         print(json.dumps({
             "file": str(Path(args.file)),
