@@ -6,19 +6,26 @@ reflect padding, dB against the whole clip's maximum, zero padding at the end, a
 (128 x 864) to (512 x 128) and a *reshape* (not a transpose) to 1 x 1 x 128 x 512. The default,
 exact mode reproduces all of it; what goes beyond the original (choosing the window, averaging
 windows of a long sound, a fast resampler) is opt-in and named.
+
+A clip up to ``LONG_SECONDS`` is prepared whole, as the original did. A longer one (an hour-long
+recording) is prepared in blocks (``long_sound``): the same dB reference, computed chunk by chunk
+over the whole clip, and a window's spectrogram made when it is asked for, with the same values,
+so memory stays at a few MB besides the decoded samples.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from sgim_desktop.engine.decode import decode, from_buffer
-from sgim_desktop.engine.resample import resample_exact, resample_fast
+from sgim_desktop.engine.long_sound import ChunkPowers, Signal44, frame_energy
+from sgim_desktop.engine.mel import frames_of, mel_basis, mel_power, power_to_db
 from sgim_desktop.engine.sound import (
     AMIN,
     HOP,
@@ -30,138 +37,26 @@ from sgim_desktop.engine.sound import (
     TOP_DB,
     WINDOW_SECONDS,
     Sound,
+    describe_duration,
 )
+from sgim_desktop.errors import BadInputError
 
 __all__ = [
     "AMIN", "HOP", "N_FFT", "N_MELS", "RESIZE", "SAMPLE_RATE", "TIME_FRAMES", "TOP_DB", "WINDOW_SECONDS",
-    "EncoderWindow", "Prepared", "Sound", "decode", "encoder_input", "encoder_inputs_all_windows", "from_buffer",
+    "Prepared", "Sound", "average_note", "decode", "encoder_input", "encoder_inputs_all_windows", "from_buffer",
     "frames_of", "loudest_start_s", "mel_basis", "mel_power", "padded_window", "power_to_db", "prepare",
-    "start_frame_for", "to_44k", "window_starts",
+    "start_frame_for", "to_44k", "window_starts", "window_warnings",
 ]
+
+LONG_SECONDS = 120.0
+SILENT_PEAK = 1e-3  # -60 dBFS, the recorder meter's floor: below it a person hears nothing
+MAX_AVERAGE_WINDOWS = 64
 
 
 def to_44k(sound: Sound, resampler: str = "exact") -> np.ndarray:
     """The whole sound at 44.1 kHz, as librosa 0.8.1 ``load(sr=44100)`` returned it."""
-    if resampler == "exact":
-        return resample_exact(sound.samples, sound.sample_rate, SAMPLE_RATE)
-    if resampler == "fast":
-        return resample_fast(sound.samples, sound.sample_rate, SAMPLE_RATE)
-    raise ValueError(f"unknown resampler {resampler!r}")
-
-
-def _hann_periodic(n: int) -> np.ndarray:
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
-
-
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    f = np.asanyarray(f, dtype=np.float64)
-    f_sp = 200.0 / 3
-    mels = f / f_sp
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_t = f >= min_log_hz
-    mels = np.where(log_t, min_log_mel + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep, mels)
-    return mels
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    f_sp = 200.0 / 3
-    freqs = f_sp * m
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_t = m >= min_log_mel
-    return np.where(log_t, min_log_hz * np.exp(logstep * (m - min_log_mel)), freqs)
-
-
-_MEL_BASIS: np.ndarray | None = None
-
-
-def mel_basis() -> np.ndarray:
-    """Slaney-scale, Slaney-normalised triangular filters (librosa's defaults), float32 as librosa made them."""
-    global _MEL_BASIS
-    if _MEL_BASIS is None:
-        n_bins = 1 + N_FFT // 2
-        fftfreqs = np.linspace(0, SAMPLE_RATE / 2.0, n_bins, endpoint=True)
-        mel_pts = np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2.0), N_MELS + 2)
-        mel_f = _mel_to_hz(mel_pts)
-        fdiff = np.diff(mel_f)
-        ramps = np.subtract.outer(mel_f, fftfreqs)
-        weights = np.zeros((N_MELS, n_bins), dtype=np.float32)
-        for i in range(N_MELS):
-            lower = -ramps[i] / fdiff[i]
-            upper = ramps[i + 2] / fdiff[i + 1]
-            weights[i] = np.maximum(0, np.minimum(lower, upper))
-        enorm = 2.0 / (mel_f[2 : N_MELS + 2] - mel_f[:N_MELS])
-        weights = (weights.astype(np.float64) * enorm[:, None]).astype(np.float32)
-        _MEL_BASIS = weights
-    return _MEL_BASIS
-
-
-def mel_power(y44: np.ndarray, frames: tuple[int, int] | None = None) -> np.ndarray:
-    """128-band mel power, float32, frames centred on k*512 with reflect padding at the clip's ends.
-
-    ``frames`` limits the work to frames [a, b) of the whole clip's spectrogram (equal to slicing
-    the full one up to the BLAS summation order).
-    """
-    y = np.ascontiguousarray(y44, dtype=np.float32)
-    pad = N_FFT // 2
-    if len(y) <= pad:
-        # librosa's reflect padding needs more than n_fft/2 samples; very short clips are zero-extended first
-        y = np.concatenate([y, np.zeros(pad + 1 - len(y), dtype=np.float32)])
-    n_total = 1 + len(y) // HOP
-    a, b = (0, n_total) if frames is None else (max(0, frames[0]), min(n_total, frames[1]))
-    if b <= a:
-        return np.zeros((N_MELS, 0), dtype=np.float32)
-    lo = a * HOP - pad
-    hi = (b - 1) * HOP + pad + N_FFT - pad
-    seg = _reflect_slice(y, lo, hi)
-    window = _hann_periodic(N_FFT)
-    out = np.empty((N_MELS, b - a), dtype=np.float32)
-    basis = mel_basis()
-    chunk = 2048
-    for c0 in range(0, b - a, chunk):
-        c1 = min(b - a, c0 + chunk)
-        idx = (np.arange(c0, c1) * HOP)[:, None] + np.arange(N_FFT)[None, :]
-        spec = np.fft.rfft(window[None, :] * seg[idx], axis=1).astype(np.complex64)
-        power = np.abs(spec) ** 2
-        out[:, c0:c1] = basis @ power.T
-    return out
-
-
-def _reflect_slice(y: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """y[lo:hi] where indices outside [0, len) reflect as numpy's 'reflect' padding does."""
-    n = len(y)
-    idx = np.arange(lo, hi)
-    idx = np.where(idx < 0, -idx, idx)
-    idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
-    return y[idx]
-
-
-def power_to_db(power: np.ndarray, ref: float) -> np.ndarray:
-    """librosa.power_to_db(S, ref=np.max, amin=1e-10, top_db=80) in float32, with ref passed in."""
-    log_spec = np.float32(10.0) * np.log10(np.maximum(np.float32(AMIN), power))
-    log_spec = log_spec - np.float32(10.0 * np.log10(max(AMIN, float(ref))))
-    floor = log_spec.max(initial=-np.inf) - np.float32(TOP_DB)
-    return np.maximum(log_spec, floor).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class EncoderWindow:
-    """Which 864 frames of a clip the encoder hears, and the clip's loudness reference."""
-
-    start_frame: int
-    n_frames: int
-    total_frames: int
-
-    @property
-    def start_s(self) -> float:
-        return self.start_frame * HOP / SAMPLE_RATE
-
-
-def frames_of(n_samples_44k: int) -> int:
-    return 1 + max(n_samples_44k, N_FFT // 2 + 1) // HOP
+    signal = Signal44(sound, resampler)
+    return signal.range(0, signal.n44)
 
 
 def start_frame_for(start_s: float, total_frames: int) -> int:
@@ -187,32 +82,114 @@ def padded_window(mel_db: np.ndarray, start_frame: int) -> np.ndarray:
     return out
 
 
-@dataclass
+@dataclass(eq=False)
 class Prepared:
-    """A sound at 44.1 kHz with its full mel-dB spectrogram (dB against the whole clip's peak)."""
+    """A sound ready for the encoder: the whole clip's dB reference and the way to any window of it.
 
-    y44: np.ndarray
-    mel_db: np.ndarray
+    A short clip keeps its 44.1 kHz samples and whole mel-dB spectrogram (``y44``, ``mel_db``); a
+    long one keeps chunk powers and per-frame energy, and makes ``y44``/``mel_db`` only if asked.
+    ``warnings``: one-line notes beyond the sound's own (a silent clip).
+    """
+
     power_max: float
+    total_frames: int
+    signal: Signal44
+    warnings: list[str] = field(default_factory=list)
+    silent: bool = False
+    whole_db: np.ndarray | None = None
+    whole_y44: np.ndarray | None = None
+    chunks: ChunkPowers | None = None
+    energy: np.ndarray | None = None
 
     @property
-    def total_frames(self) -> int:
-        return self.mel_db.shape[1]
+    def sound(self) -> Sound:
+        return self.signal.sound
+
+    @property
+    def y44(self) -> np.ndarray:
+        return self.whole_y44 if self.whole_y44 is not None else self.signal.range(0, self.signal.n44)
+
+    @property
+    def mel_db(self) -> np.ndarray:
+        if self.whole_db is not None:
+            return self.whole_db
+        assert self.chunks is not None
+        return self._db(self.chunks.frames(0, self.total_frames))
+
+    def window_db(self, start_frame: int) -> np.ndarray:
+        """The padded 128 x 864 float64 window from ``start_frame`` (zero-padded past the clip's end)."""
+        if self.whole_db is not None:
+            return padded_window(self.whole_db, start_frame)
+        assert self.chunks is not None
+        end = min(self.total_frames, start_frame + TIME_FRAMES)
+        return padded_window(self._db(self.chunks.frames(start_frame, end)), 0)
+
+    def _db(self, power: np.ndarray) -> np.ndarray:
+        db = power_to_db(power, self.power_max, peak=self.power_max)
+        return (db / np.float32(80.0) + np.float32(1.0)).astype(np.float32)
 
 
-def prepare(sound: Sound, resampler: str = "exact") -> Prepared:
-    y44 = to_44k(sound, resampler)
-    power = mel_power(y44)
-    ref = float(power.max(initial=0.0))
-    mel_db = power_to_db(power, ref) / np.float32(80.0) + np.float32(1.0)
-    return Prepared(y44=y44, mel_db=mel_db.astype(np.float32), power_max=ref)
+def prepare(sound: Sound, resampler: str = "exact", progress: Callable[[int, int], None] | None = None,
+            in_blocks: bool | None = None) -> Prepared:
+    """Resample and analyse a sound once; ``in_blocks`` (default: past LONG_SECONDS) keeps memory flat.
+
+    ``progress(done, total)`` follows the chunks of a clip prepared in blocks.
+    """
+    signal = Signal44(sound, resampler)
+    total = frames_of(signal.n44)
+    if in_blocks is None:
+        in_blocks = sound.duration_s > LONG_SECONDS
+    try:
+        if in_blocks:
+            chunks = ChunkPowers(signal, total)
+            prep = Prepared(chunks.peak(progress), total, signal, chunks=chunks, energy=frame_energy(sound, total))
+        else:
+            y44 = signal.range(0, signal.n44)
+            power = mel_power(y44)
+            ref = float(power.max(initial=0.0))
+            mel_db = power_to_db(power, ref) / np.float32(80.0) + np.float32(1.0)
+            prep = Prepared(ref, total, signal, whole_db=mel_db.astype(np.float32), whole_y44=y44)
+    except MemoryError:
+        need = (signal.n44 * 12 + total * N_MELS * 8) / 1e6
+        raise BadInputError(
+            f"out of memory preparing {sound.label} ({describe_duration(sound.duration_s)}) for the encoder: "
+            f"at 44.1 kHz it takes about {need:,.0f} MB; close other programs or use a shorter part"
+        ) from None
+    if _peak(sound.samples, 0, len(sound.samples)) < SILENT_PEAK:
+        prep.silent = True
+        prep.warnings.append(f"{sound.label} is silent (nothing above -60 dBFS): the encoder hears nothing in it; "
+                             "choose or record another sound")
+    return prep
+
+
+def _prepared(sound: Sound | Prepared, resampler: str) -> Prepared:
+    return sound if isinstance(sound, Prepared) else prepare(sound, resampler)
+
+
+def _peak(x: np.ndarray, a: int, b: int) -> float:
+    """Largest magnitude of x[a:b], a block at a time (no copy of an hour of samples)."""
+    step = 1 << 20
+    return max((float(np.abs(x[i : min(b, i + step)]).max(initial=0.0)) for i in range(max(0, a), b, step)), default=0.0)
+
+
+def window_warnings(prep: Prepared, start_s: float) -> list[str]:
+    """A note when the ~10 s window heard from ``start_s`` is silent (a silent clip is noted once, by prepare)."""
+    if prep.silent:
+        return []
+    sound = prep.sound
+    start = start_frame_for(start_s, prep.total_frames) * HOP / SAMPLE_RATE
+    a = int(start * sound.sample_rate)
+    if _peak(sound.samples, a, min(len(sound.samples), a + int(WINDOW_SECONDS * sound.sample_rate) + 1)) >= SILENT_PEAK:
+        return []
+    minutes, seconds = divmod(start, 60)
+    return [f"the ~10 s heard from {int(minutes)}:{seconds:04.1f} in {sound.label} are silent (nothing above "
+            "-60 dBFS): the encoder hears nothing there; choose a louder part"]
 
 
 def encoder_input(sound: Sound | Prepared, start_s: float = 0.0, resampler: str = "exact") -> torch.Tensor:
     """The 1 x 1 x 128 x 512 encoder input of the window starting at ``start_s``."""
-    prep = sound if isinstance(sound, Prepared) else prepare(sound, resampler)
-    j = start_frame_for(start_s, prep.total_frames)
-    return _resize_and_pack(padded_window(prep.mel_db, j))
+    prep = _prepared(sound, resampler)
+    return _resize_and_pack(prep.window_db(start_frame_for(start_s, prep.total_frames)))
 
 
 def window_starts(total_frames: int, hop_s: float = WINDOW_SECONDS / 2) -> list[float]:
@@ -224,19 +201,47 @@ def window_starts(total_frames: int, hop_s: float = WINDOW_SECONDS / 2) -> list[
     return [min(last, k * hop_s) for k in range(count)]
 
 
+def average_starts(total_frames: int, hop_s: float | None = None) -> list[float]:
+    """The windows averaged: every half window, or MAX_AVERAGE_WINDOWS spread evenly over a longer clip."""
+    starts = window_starts(total_frames, hop_s or WINDOW_SECONDS / 2)
+    if len(starts) <= MAX_AVERAGE_WINDOWS:
+        return starts
+    last = starts[-1]
+    return [last * k / (MAX_AVERAGE_WINDOWS - 1) for k in range(MAX_AVERAGE_WINDOWS)]
+
+
+def average_note(sound: Sound | Prepared, resampler: str = "exact") -> str:
+    """What averaging the windows of this sound costs, in a line to show before doing it."""
+    prep = _prepared(sound, resampler)
+    starts = average_starts(prep.total_frames)
+    note = (f"averaging {len(starts)} windows of {WINDOW_SECONDS:.0f} s over {describe_duration(prep.sound.duration_s)} "
+            f"of {prep.sound.label}: the encoder runs {len(starts)} times instead of once")
+    if prep.chunks is not None:
+        note += ", and the spectrogram is made again along the whole clip"
+    if len(starts) > 1 and len(starts) == MAX_AVERAGE_WINDOWS:
+        note += f" (a clip this long is sampled: a window every {starts[1]:.0f} s)"
+    return note
+
+
 def encoder_inputs_all_windows(sound: Sound | Prepared, resampler: str = "exact", hop_s: float | None = None) -> torch.Tensor:
-    """Every window of a long sound, stacked (N x 1 x 128 x 512), to embed it as their average."""
-    prep = sound if isinstance(sound, Prepared) else prepare(sound, resampler)
-    starts = window_starts(prep.total_frames, hop_s or WINDOW_SECONDS / 2)
-    return torch.cat([encoder_input(prep, s) for s in starts], dim=0)
+    """The windows of a long sound, stacked (N x 1 x 128 x 512), to embed it as their average."""
+    prep = _prepared(sound, resampler)
+    return torch.cat([encoder_input(prep, s) for s in average_starts(prep.total_frames, hop_s)], dim=0)
 
 
 def loudest_start_s(sound: Sound | Prepared, resampler: str = "exact") -> float:
-    """Start of the ~10 s window with the most energy: a deterministic default for long clips."""
-    prep = sound if isinstance(sound, Prepared) else prepare(sound, resampler)
+    """Start of the ~10 s window with the most energy: a deterministic default for long clips.
+
+    A clip prepared whole is judged by its mel power (as the encoder hears it), one prepared in
+    blocks by its native samples' energy (no second pass over its spectrogram).
+    """
+    prep = _prepared(sound, resampler)
     if prep.total_frames <= TIME_FRAMES:
         return 0.0
-    energy = (10.0 ** ((prep.mel_db.astype(np.float64) - 1.0) * 8.0)).sum(axis=0)
+    if prep.energy is not None:
+        energy = prep.energy
+    else:
+        energy = (10.0 ** ((prep.mel_db.astype(np.float64) - 1.0) * 8.0)).sum(axis=0)
     csum = np.concatenate([[0.0], np.cumsum(energy)])
     sums = csum[TIME_FRAMES:] - csum[:-TIME_FRAMES]
     return int(np.argmax(sums)) * HOP / SAMPLE_RATE

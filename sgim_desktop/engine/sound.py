@@ -26,7 +26,7 @@ class Sound:
     """A decoded sound: mono float32 samples at their native rate.
 
     ``warnings`` are one-line notes a person should see (a file cut short, samples cleaned);
-    the sound is usable as it is.
+    the sound is usable as it is. ``source`` is the file as the person gave it ("" for a recording).
     """
 
     samples: np.ndarray
@@ -34,10 +34,16 @@ class Sound:
     name: str = "sound"
     channels: int = 1
     warnings: tuple[str, ...] = ()
+    source: str = ""
 
     @property
     def duration_s(self) -> float:
         return len(self.samples) / float(self.sample_rate)
+
+    @property
+    def label(self) -> str:
+        """How messages name it: the file the person gave, else its name."""
+        return self.source or self.name
 
 
 def describe_duration(seconds: float) -> str:
