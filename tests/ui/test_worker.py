@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from PySide6.QtWidgets import QApplication
 
 from sgim_desktop.ui.providers import CatalogModels, PrebuiltModels
 from sgim_desktop.ui.tasks.base import Report, Task
@@ -62,10 +63,42 @@ class Steps(Task):
         return self.total
 
 
-def running_worker(provider=None) -> EngineWorker:
+class Heard:
+    """Everything the worker said, in order, as (kind, task, what). The tests wait on this list rather than
+    on the worker's signals: a signal still queued from the task thread when a wait ends must not reach a
+    wait that has closed."""
+
+    def __init__(self, worker: EngineWorker):
+        self.said: list[tuple] = []
+        worker.started.connect(lambda task: self.said.append(("started", task, None)))
+        worker.progress.connect(lambda task, step, total, value: self.said.append(("progress", task, step)))
+        worker.finished.connect(lambda task, result: self.said.append(("finished", task, result)))
+        worker.cancelled.connect(lambda task, done: self.said.append(("cancelled", task, done)))
+        worker.failed.connect(lambda task, message: self.said.append(("failed", task, message)))
+        worker.modelsLoading.connect(lambda generator_id: self.said.append(("loading", None, generator_id)))
+        worker.modelsLoaded.connect(lambda gid, device: self.said.append(("loaded", None, (gid, device))))
+
+    def of(self, kind: str, task: Task | None = None) -> list:
+        return [what for k, t, what in self.said if k == kind and (task is None or t is task)]
+
+    def wait(self, qtbot, kind: str, task: Task | None = None, timeout: int = 30000):
+        """The first thing of this kind said (about ``task``), once it has been said."""
+        qtbot.waitUntil(lambda: bool(self.of(kind, task)), timeout=timeout)
+        return self.of(kind, task)[0]
+
+
+def running_worker(provider=None) -> tuple[EngineWorker, Heard]:
     worker = EngineWorker(provider or CatalogModels())
+    heard = Heard(worker)
     worker.start()
-    return worker
+    return worker, heard
+
+
+def stop(worker: EngineWorker) -> bool:
+    """Shut the thread down and deliver what it said before it ended."""
+    ended = worker.shutdown()
+    QApplication.processEvents()
+    return ended
 
 
 # -- the queue ---------------------------------------------------------------------------------------
@@ -95,92 +128,83 @@ def test_light_tasks_can_be_taken_out_of_order_but_never_past_a_stop():
 
 
 def test_light_tasks_run_between_the_steps_of_a_long_one_and_the_rest_waits(qtbot):
-    worker = running_worker()
+    worker, heard = running_worker()
     seen: list[str] = []
     try:
         long = worker.submit(Steps(seen))
         worker.submit(Note("heavy", seen))
         worker.submit(Note("light, other models", seen, light=True, wants=("rule-64", "cpu")))
         worker.submit(Note("light", seen, light=True))
-        with qtbot.waitSignal(worker.finished, timeout=30000, check_params_cb=lambda t, r: t is long):
-            long.go.set()
-        qtbot.waitUntil(lambda: len(seen) == 5, timeout=30000)
+        long.go.set()
+        assert heard.wait(qtbot, "finished", long) == 5
+        qtbot.waitUntil(lambda: len(heard.of("finished")) == 4, timeout=30000)
     finally:
-        assert worker.shutdown()
+        assert stop(worker)
     assert seen == ["steps begin", "light", "steps end", "heavy", "light, other models"]
 
 
 def test_stop_ends_a_task_between_two_steps_and_the_thread_carries_on(qtbot):
-    worker = running_worker()
+    worker, heard = running_worker()
     seen: list[str] = []
     try:
         long = worker.submit(Steps(seen, total=10_000))
-        with qtbot.waitSignal(worker.progress, timeout=30000):
-            long.go.set()
-        with qtbot.waitSignal(worker.cancelled, timeout=30000) as cancelled:
-            long.stop()
-        task, done = cancelled.args
-        assert task is long and 1 <= done < 10_000 and "steps end" not in seen
-        with qtbot.waitSignal(worker.finished, timeout=30000) as finished:
-            worker.submit(Note("after", seen))
-        assert finished.args[1] == "after"
+        long.go.set()
+        heard.wait(qtbot, "progress", long)
+        long.stop()
+        done = heard.wait(qtbot, "cancelled", long)
+        assert 1 <= done < 10_000 and "steps end" not in seen and heard.of("finished", long) == []
+        after = worker.submit(Note("after", seen))
+        assert heard.wait(qtbot, "finished", after) == "after"
     finally:
-        assert worker.shutdown()
+        assert stop(worker)
 
 
 def test_shutdown_stops_the_running_task_and_ends_the_thread(qtbot):
-    worker = running_worker()
+    worker, heard = running_worker()
     long = worker.submit(Steps([], total=10_000))
-    with qtbot.waitSignal(worker.progress, timeout=30000):
-        long.go.set()
-    assert worker.shutdown()
-    assert not worker.is_running() and long.cancel.is_set()
+    long.go.set()
+    heard.wait(qtbot, "progress", long)
+    assert stop(worker)
+    assert not worker.is_running() and long.cancel.is_set() and len(heard.of("cancelled", long)) == 1
 
 
 def test_failures_become_messages_and_the_thread_carries_on(qtbot, tmp_path):
-    worker = running_worker()
+    worker, heard = running_worker()
     try:
         bad = tmp_path / "w.pt"
         bad.write_text("nope")
-        with qtbot.waitSignal(worker.failed, timeout=10000) as failed:
-            task = worker.submit(OpenLatentTask(str(bad)))
-        assert failed.args[0] is task and "w.pt" in failed.args[1] and "\n" not in failed.args[1]
+        message = heard.wait(qtbot, "failed", worker.submit(OpenLatentTask(str(bad))))
+        assert "w.pt" in message and "\n" not in message
         good = tmp_path / "good.pt"
         torch.save(torch.ones(1, 10, 512), good)
-        with qtbot.waitSignal(worker.finished, timeout=10000) as opened:
-            worker.submit(OpenLatentTask(str(good)))
-        assert opened.args[1].shape == (1, 10, 512)
-        with qtbot.waitSignal(worker.finished, timeout=10000) as opened_sounds:
-            task = worker.submit(OpenSoundsTask([(str(SAMPLE_AUDIO / "fire.wav"), None), (str(bad), None)], "add"))
-        done, result = opened_sounds.args
-        assert (done.mode, [c.name for c in result.clips], len(result.errors)) == ("add", ["fire"], 1)
+        assert heard.wait(qtbot, "finished", worker.submit(OpenLatentTask(str(good)))).shape == (1, 10, 512)
+        task = worker.submit(OpenSoundsTask([(str(SAMPLE_AUDIO / "fire.wav"), None), (str(bad), None)], "add"))
+        opened = heard.wait(qtbot, "finished", task)
+        assert ([c.name for c in opened.clips], len(opened.errors)) == (["fire"], 1)
     finally:
-        assert worker.shutdown()
+        assert stop(worker)
     assert not worker.is_running()
 
 
 def test_without_models_loading_fails_with_what_is_missing(qtbot):
-    worker = running_worker()
+    worker, heard = running_worker()
     try:
-        with qtbot.waitSignal(worker.failed, timeout=10000) as failed:
-            worker.submit(LoadModelsTask("stylegan2-landscape-256", "cpu"))
-        assert "missing models" in failed.args[1] and "Tools > Models" in failed.args[1]
+        message = heard.wait(qtbot, "failed", worker.submit(LoadModelsTask("stylegan2-landscape-256", "cpu")))
+        assert "missing models" in message and "Tools > Models" in message
     finally:
-        worker.shutdown()
+        stop(worker)
 
 
 def test_models_are_loaded_once_and_said_so(qtbot, rule_models):
-    worker = running_worker(PrebuiltModels(rule_models, "rule-64", "Rule"))
+    worker, heard = running_worker(PrebuiltModels(rule_models, "rule-64", "Rule"))
     try:
-        with qtbot.waitSignal(worker.modelsLoaded, timeout=30000) as loaded:
-            worker.submit(LoadModelsTask("rule-64", "cpu"))
-        assert loaded.args == ["rule-64", "cpu"]
-        with qtbot.assertNotEmitted(worker.modelsLoading, wait=200):
-            with qtbot.waitSignal(worker.finished, timeout=30000) as finished:
-                worker.submit(LoadModelsTask("rule-64", "cpu"))
-        assert finished.args[1] == ("rule-64", "cpu")
+        first = worker.submit(LoadModelsTask("rule-64", "cpu"))
+        assert heard.wait(qtbot, "finished", first) == ("rule-64", "cpu")
+        second = worker.submit(LoadModelsTask("rule-64", "cpu"))
+        assert heard.wait(qtbot, "finished", second) == ("rule-64", "cpu")
     finally:
-        worker.shutdown()
+        stop(worker)
+    assert heard.of("loading") == ["rule-64"] and heard.of("loaded") == [("rule-64", "cpu")]
 
 
 # -- where models come from ----------------------------------------------------------------------------
