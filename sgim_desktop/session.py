@@ -361,29 +361,3 @@ class Session:
         for listener in list(self.listeners):
             listener(state, reason)
 
-
-# -------------------------------------------------------------------------------------------------
-# exports
-
-
-def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8, background: int = 255) -> np.ndarray:
-    """Two pictures next to each other (before | after) with a gap, the smaller centred vertically."""
-    h = max(left.shape[0], right.shape[0])
-    w = left.shape[1] + gap + right.shape[1]
-    out = np.full((h, w, 3), background, dtype=np.uint8)
-    for img, x0 in ((left, 0), (right, left.shape[1] + gap)):
-        y0 = (h - img.shape[0]) // 2
-        out[y0 : y0 + img.shape[0], x0 : x0 + img.shape[1]] = img[..., :3]
-    return out
-
-
-def export_png(image: np.ndarray, path: str | Path) -> Path:
-    from sgim_desktop.commands.outputs import write_png
-
-    return write_png(image, path)
-
-
-def export_latent(latent: "torch.Tensor", path: str | Path) -> Path:
-    from sgim_desktop.commands.outputs import write_latent
-
-    return write_latent(latent, path)

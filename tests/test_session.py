@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sgim_desktop.engine.audio import Sound, decode
-from sgim_desktop.session import EditRecord, MixSettings, PhotoOrigin, Session, SoundClip, Source, side_by_side
+from sgim_desktop.session import EditRecord, MixSettings, PhotoOrigin, Session, SoundClip, Source
 from tests.conftest import SAMPLE_AUDIO
 
 
@@ -138,14 +138,6 @@ def test_the_edit_at_any_strength_is_a_blend_of_latents():
     rec = record(s, Source(generator_id="g"), value=2.0)
     assert torch.equal(rec.latent_at(0.0), rec.source_latent)
     assert torch.allclose(rec.latent_at(0.5), torch.ones(1, 10, 512))
-
-
-def test_side_by_side_puts_before_and_after_next_to_each_other():
-    left = np.zeros((4, 5, 3), np.uint8)
-    right = np.full((6, 3, 3), 9, np.uint8)
-    both = side_by_side(left, right, gap=2)
-    assert both.shape == (6, 10, 3)
-    assert (both[1:5, :5] == 0).all() and (both[:, 7:] == 9).all() and (both[:, 5:7] == 255).all()
 
 
 def test_undo_history_is_bounded():

@@ -71,12 +71,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgim_desktop.commands.outputs import write_latent, write_png
     from sgim_desktop.engine import api
+    from sgim_desktop.engine.export import check_folder, check_image_path, write_image, write_latent
     from sgim_desktop.engine.align import paste_back
     from sgim_desktop.engine.invert import with_noises
     from sgim_desktop.errors import BadInputError
 
+    check_image_path(args.out)
+    if args.save_latent:
+        check_folder(args.save_latent)
     sounds = _sound_entries(args)
     if not sounds and not args.text:
         raise BadInputError("give at least one --sound or a --text")
@@ -127,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             image = api.render(models, latent_out)
     if prepared is not None and not args.no_paste_back:
         image = paste_back(photo, image, prepared.aligned.alignment)
-    write_png(image, args.out)
+    write_image(image, args.out)
     if args.save_latent:
         write_latent(latent_out, args.save_latent)
     if args.json:

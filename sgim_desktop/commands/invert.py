@@ -187,7 +187,7 @@ def encoder_start(args: argparse.Namespace, models, prepared, json_lines: bool):
 
 def invert_photo(args: argparse.Namespace, models, located, device: str, json_lines: bool):
     """Align (``located`` from ``locate``) and invert with ``models.generator``; returns (prepared, result)."""
-    from sgim_desktop.commands.outputs import write_png
+    from sgim_desktop.engine.export import write_image
     from sgim_desktop.engine import api
     from sgim_desktop.errors import BadInputError
 
@@ -196,7 +196,7 @@ def invert_photo(args: argparse.Namespace, models, located, device: str, json_li
         raise BadInputError("inversion steps must be at least 1 (0 keeps an encoder's latent as it is: --encoder on)")
     prepared = located(models.generator.config.size)
     if args.save_aligned:
-        write_png(prepared.aligned.image, args.save_aligned)
+        write_image(prepared.aligned.image, args.save_aligned)
     start = encoder_start(args, models, prepared, json_lines)
     if steps == 0 and start is None:
         raise BadInputError(
@@ -226,14 +226,16 @@ class _Done:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgim_desktop.commands.outputs import _check_folder, write_png
+    from sgim_desktop.engine.export import check_folder, check_image_path, write_image
     from sgim_desktop.engine import api
     from sgim_desktop.engine.images import load_image
     from sgim_desktop.errors import BadInputError
 
     photo = load_image(args.image)
     out_latent = Path(args.out_latent)
-    _check_folder(out_latent)
+    check_folder(out_latent)
+    if args.out:
+        check_image_path(args.out)
     located = locate(args, photo)
     device = pick_device(args.device)
     models = api.load_models(api.ModelFiles(checkpoint_path(args.generator, "generator")), device)
@@ -249,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         tmp.unlink(missing_ok=True)
         raise BadInputError(f"cannot write {out_latent}: {exc.strerror or exc}") from exc
     if args.out:
-        write_png(result.image, args.out)
+        write_image(result.image, args.out)
     summary = {
         "done": True, "latent": str(out_latent), "mode": prepared.mode, "faces": len(prepared.faces),
         "face": None if prepared.face_index is None else prepared.face_index + 1, "mse": round(result.mse, 4),
