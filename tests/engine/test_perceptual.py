@@ -10,6 +10,7 @@ from sgim_desktop.engine.perceptual import (
     LPIPS_ID, VGG_ID, load_perceptual, perceptual_from_manager, seeded_perceptual,
 )
 from sgim_desktop.errors import CheckpointError
+from tests.checkpoints.helpers import entry, write_catalog
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,10 @@ def test_the_public_files_load_weights_only(tmp_path, net, pictures):
 
 
 def test_the_model_manager_provides_them_once_present(tmp_path, net):
-    manager = ModelManager(models_dir=tmp_path / "models")
+    """Under the catalog ids, here without the published hashes (these are test-made files, not the real ones)."""
+    catalog = write_catalog(tmp_path / "catalog.json", [entry(VGG_ID, "inversion", "vgg16-397923af.pth", []),
+                                                        entry(LPIPS_ID, "inversion", "lpips-vgg-v0.1.pth", [])])
+    manager = ModelManager(models_dir=tmp_path / "models", catalog=catalog)
     assert perceptual_from_manager(manager) is None  # not downloaded: the inversion uses pixels only
     vgg_path, lin_path, _ = _write_public_files(tmp_path, net)
     manager.import_file(VGG_ID, vgg_path)
