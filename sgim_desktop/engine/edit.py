@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from sgim_desktop.engine import lean_autograd as lean
 from sgim_desktop.engine import speed as speedup
 from sgim_desktop.engine.clip_space import ClipSpace, normalize
+from sgim_desktop.engine.run import StepRun
 from sgim_desktop.engine.schedule import get_lr as get_lr  # its old home: tests and the bench import it here
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
 from sgim_desktop.errors import BadInputError
@@ -68,6 +69,9 @@ class EditRequest:
     # exact: the original's computation (the parity reference). fast: bfloat16 convolutions where
     # they are native, else the same computation in 60% of the steps (engine/speed.py).
     speed: Literal["exact", "fast"] = "exact"
+    # Where the optimisation starts when not at the source (a refine of an instant edit); the L2
+    # term stays anchored at the source latent.
+    start_latent: torch.Tensor | None = None
 
 
 @dataclass
@@ -227,31 +231,14 @@ def splice(coarse: torch.Tensor, fine: torch.Tensor, split_layer: int) -> torch.
     return torch.cat([coarse[:, :k], fine[:, k:]], dim=1)
 
 
-class EditRun:
-    """One running edit: an iterator of EditStep; ``result`` is set when it ends or is cancelled."""
+class EditRun(StepRun[EditStep, EditResult]):
+    """One running edit (an ``engine.run.Run``): EditSteps; ``result`` is set when it ends or is cancelled."""
 
     def __init__(self, models: EditModels, request: EditRequest, cancel: threading.Event | None = None):
         _validate(request)
         self.models = models
         self.request = request
-        self.cancel_event = cancel or threading.Event()
-        self.result: EditResult | None = None
-        self._iter = self._run()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def __iter__(self) -> Iterator[EditStep]:
-        return self._iter
-
-    def __next__(self) -> EditStep:
-        return next(self._iter)
-
-    def run_to_end(self) -> EditResult:
-        for _ in self:
-            pass
-        assert self.result is not None
-        return self.result
+        super().__init__(cancel)
 
     def _phases(self) -> list[tuple[str, list[TargetSpec]]]:
         req = self.request
@@ -261,7 +248,7 @@ class EditRun:
             return [("sound", sounds), ("text", texts)]
         return [("joint", sounds + texts)]
 
-    def _run(self) -> Iterator[EditStep]:
+    def _steps(self) -> Iterator[EditStep]:
         req, models = self.request, self.models
         if models.space is None:
             raise BadInputError("an edit needs CLIP and the audio encoder loaded")
@@ -290,7 +277,8 @@ class EditRun:
         cancelled = False
         for p_index, (phase, targets) in enumerate(phases):
             embeds, weights, labels = self._target_tensors(targets)
-            latent = w0.detach().clone().requires_grad_(True)
+            start = w0 if req.start_latent is None else req.start_latent.to(w0).reshape(w0.shape)
+            latent = start.detach().clone().requires_grad_(True)
             optimizer = torch.optim.Adam([latent], lr=req.lr)
             mask = torch.ones(g.config.n_latent, device=models.device)
             schedule = speedup.FastSchedule(n_steps, req.lr, land_early=speedup.FAST_LAND_EARLY) if fast else None

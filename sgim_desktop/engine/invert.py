@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from sgim_desktop.engine.align import Aligned, align_face, centre_crop, paste_back
 from sgim_desktop.engine.edit import MEAN_LATENT_SAMPLES, MEAN_LATENT_SEED, EditModels, to_uint8
 from sgim_desktop.engine.faces import Face, FaceDetector
+from sgim_desktop.engine.run import StepRun
 from sgim_desktop.engine.schedule import get_lr
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
 from sgim_desktop.errors import BadInputError
@@ -175,8 +176,8 @@ def _latent_stats(models: EditModels) -> tuple[torch.Tensor, float]:
     return mean, std
 
 
-class InvertRun:
-    """One running inversion: an iterator of InvertStep; ``result`` is set when it ends or is cancelled."""
+class InvertRun(StepRun[InvertStep, InvertResult]):
+    """One running inversion (an ``engine.run.Run``): InvertSteps; ``result`` is set when it ends or is cancelled."""
 
     def __init__(self, models: EditModels, request: InvertRequest, perceptual: torch.nn.Module | None = None,
                  cancel: threading.Event | None = None):
@@ -184,28 +185,11 @@ class InvertRun:
         self.models = models
         self.request = request
         self.perceptual = perceptual if request.perceptual_weight > 0 else None
-        self.cancel_event = cancel or threading.Event()
-        self.result: InvertResult | None = None
-        self._iter = self._run()
+        super().__init__(cancel)
 
     @property
     def uses_perceptual(self) -> bool:
         return self.perceptual is not None
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def __iter__(self) -> Iterator[InvertStep]:
-        return self._iter
-
-    def __next__(self) -> InvertStep:
-        return next(self._iter)
-
-    def run_to_end(self) -> InvertResult:
-        for _ in self:
-            pass
-        assert self.result is not None
-        return self.result
 
     def _start_latent(self) -> tuple[torch.Tensor, float]:
         g, req = self.models.generator, self.request
@@ -222,7 +206,7 @@ class InvertRun:
             )
         return w, std
 
-    def _run(self) -> Iterator[InvertStep]:
+    def _steps(self) -> Iterator[InvertStep]:
         req, models = self.request, self.models
         g = models.generator
         device = models.device
