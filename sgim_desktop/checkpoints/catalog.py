@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from sgim_desktop.errors import CheckpointError
 from sgim_desktop.paths import resource
@@ -131,6 +131,9 @@ class Catalog:
         specs = list(self.specs) + list(extra)
         _check_unique(specs, Path(where))
         return Catalog(specs, source=self.source, sets=self.sets)
+
+    def without(self, spec_id: str) -> "Catalog":
+        return Catalog([s for s in self.specs if s.id != spec_id], source=self.source, sets=self.sets)
 
     def by_role(self, role: str) -> tuple[CheckpointSpec, ...]:
         return tuple(s for s in self.specs if s.role == role)

@@ -337,7 +337,7 @@ def _receive(
         while True:
             try:
                 data = read(options.chunk_size)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 raise _Retry(f"no data for {options.stall_timeout:g} s (stalled)") from None
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 if cancel is not None and cancel.is_set():

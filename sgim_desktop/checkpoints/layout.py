@@ -7,8 +7,9 @@ wrong model must be caught before the file is trusted, without building any mode
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sgim_desktop.errors import CheckpointError
 

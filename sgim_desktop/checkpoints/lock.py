@@ -13,8 +13,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sgim_desktop.errors import Cancelled, CheckpointError
 

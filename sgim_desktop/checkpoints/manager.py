@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from sgim_desktop.checkpoints import local_caches
 from sgim_desktop.checkpoints.catalog import Catalog, CheckpointSpec, Source, load_catalog
@@ -24,6 +24,7 @@ from sgim_desktop.checkpoints.lock import FileLock, LockUnavailable
 from sgim_desktop.checkpoints.meter import DownloadProgress, ProgressCallback
 from sgim_desktop.checkpoints.records import Records
 from sgim_desktop.checkpoints.settings import Settings, resolve_mirror, resolve_models_dir
+from sgim_desktop.checkpoints.user_models import forget, load_user_specs, user_catalog_path
 from sgim_desktop.checkpoints.verify import HashMismatch, check_file
 from sgim_desktop.errors import Cancelled, CheckpointError
 
@@ -92,6 +93,7 @@ class ModelManager:
         """``before_download(spec)`` runs before any byte is fetched (show the licence; raise Cancelled to decline)."""
         self.catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
         self.models_dir = resolve_models_dir(models_dir, settings)
+        self.add_specs(load_user_specs(self.models_dir))
         self.mirror = resolve_mirror(mirror, settings)
         if self.mirror and not self.mirror.startswith(("http://", "https://")):
             raise CheckpointError(f"the mirror must be an http(s) address, got '{self.mirror}'")
@@ -99,6 +101,16 @@ class ModelManager:
         self.lock_timeout = lock_timeout
         self.before_download = before_download
         self.records = Records(self.models_dir)
+
+    def add_specs(self, specs: list[CheckpointSpec]) -> None:
+        """Entries the person added (their own generators), listed and loaded like the catalog's own.
+
+        One that clashes with a catalog id or file name is left out: the catalog's entry wins.
+        """
+        ids, files = set(self.catalog.ids), {s.filename.lower() for s in self.catalog}
+        extra = [s for s in specs if s.id not in ids and s.filename.lower() not in files]
+        if extra:
+            self.catalog = self.catalog.with_specs(extra, user_catalog_path(self.models_dir))
 
     # -- where things are ------------------------------------------------------------------------
 
@@ -379,7 +391,8 @@ class ModelManager:
     def remove(self, spec_id: str) -> bool:
         """Delete the file, its partial download and its records; True if there was anything.
 
-        Files set aside as not the published one stay: they are the person's to look at and delete.
+        Files set aside as not the published one stay: they are the person's to look at and delete. A model the
+        person added leaves their list too.
         """
         spec = self.spec(spec_id)
         removed = False
@@ -392,6 +405,8 @@ class ModelManager:
                     except OSError as exc:
                         raise CheckpointError(f"cannot remove {p} ({exc.strerror or exc})") from None
                     removed = True
+            if forget(self.models_dir, spec.id):
+                self.catalog, removed = self.catalog.without(spec.id), True
         return removed
 
 

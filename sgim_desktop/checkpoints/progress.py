@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sgim_desktop.checkpoints.catalog import CheckpointSpec
 from sgim_desktop.checkpoints.meter import DownloadProgress
@@ -17,7 +18,8 @@ from sgim_desktop.checkpoints.units import clock, human_bytes
 if TYPE_CHECKING:
     from sgim_desktop.checkpoints.sets import SetProgress
 
-__all__ = ["TerminalProgress", "format_progress", "format_set_progress", "human_bytes", "licence_text", "print_licence", "terminal_manager"]
+__all__ = ["TerminalProgress", "format_progress", "format_set_progress", "human_bytes", "licence_text", "print_licence",
+           "terminal_manager"]
 
 _STAGE_WORDS = {"download": "downloading", "verify": "checking", "import": "copying", "waiting": "waiting"}
 

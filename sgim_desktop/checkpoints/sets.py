@@ -9,9 +9,9 @@ where to get it and the ``models import`` line that puts it in place.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from sgim_desktop.checkpoints.catalog import CheckpointSpec, SetSpec
 from sgim_desktop.checkpoints.disk import check_free_space

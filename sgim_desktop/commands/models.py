@@ -23,6 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = actions.add_parser("import", parents=[common], help="check a file downloaded by hand and put it in place")
     p.add_argument("id", metavar="ID")
     p.add_argument("file", metavar="FILE")
+    p = actions.add_parser("add-generator", parents=[common],
+                           help="add your own rosinality StyleGAN2 file as a generator (size read from its shapes)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--name", help="what to call it (default: the file name); its id is user-NAME")
+    p.add_argument("--domain", default="custom", help="what it draws; 'face' turns on the face tools (default: custom)")
     p = actions.add_parser("verify", parents=[common], help="re-read and check files (default: every one present)")
     p.add_argument("ids", nargs="*", metavar="ID")
     p = actions.add_parser("remove", parents=[common], help="delete a checkpoint and its partial download")
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         "sets": _sets,
         "download": _download,
         "import": _import,
+        "add-generator": _add_generator,
         "verify": _verify,
         "remove": _remove,
         "path": _path,
@@ -157,6 +163,20 @@ def _import(manager, args) -> int:
     finally:
         bar.finish()
     print(f"{spec.id}: imported to {path}")
+    return 0
+
+
+def _add_generator(manager, args) -> int:
+    from sgim_desktop.checkpoints.progress import TerminalProgress
+    from sgim_desktop.engine.add_generator import add_generator
+
+    bar = TerminalProgress()
+    try:
+        spec = add_generator(args.file, name=args.name, domain=args.domain, manager=manager, progress=bar)
+    finally:
+        bar.finish()
+    print(f"{spec.id}: added ({spec.resolution} px) as {manager.path_for(spec.id)}")
+    print(f"  use it with: sgim-desktop edit --generator {spec.id} ...")
     return 0
 
 

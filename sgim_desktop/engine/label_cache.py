@@ -15,8 +15,8 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import platformdirs
 import torch
@@ -105,7 +105,7 @@ def text_embeddings(space: ClipSpace, clip_file: str | Path, texts: Sequence[str
             os.utime(path)  # recently used: kept by the pruning
         except OSError:
             pass
-        space._text_cache.update(zip(texts, emb))  # noqa: SLF001 (ClipSpace's own text memo, filled as encode_text would)
+        space._text_cache.update(zip(texts, emb))
     return emb
 
 

@@ -125,7 +125,8 @@ def load_perceptual(vgg_path: str | Path, lpips_path: str | Path, device: str | 
         key = f"lin{i}.model.1.weight"
         value = lin.get(key)
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(param.shape):
-            raise CheckpointError(f"{Path(lpips_path).name} is not LPIPS' VGG layer file (no {key} of shape {tuple(param.shape)})")
+            raise CheckpointError(
+                f"{Path(lpips_path).name} is not LPIPS' VGG layer file (no {key} of shape {tuple(param.shape)})")
         param.data.copy_(value.float())
     return _frozen(net, device)
 

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -69,7 +69,7 @@ class CheckpointServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+            def do_GET(self) -> None:
                 server._handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -204,7 +204,7 @@ class CheckpointServer:
 # checkpoint files with the real key layouts
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference_keys(name: str) -> tuple[str, ...]:
     return tuple(load_reference(name)["state_dict_keys"])
 

@@ -127,7 +127,8 @@ def test_a_set_naming_an_unknown_file_is_refused(tmp_path):
 
 
 def test_an_address_may_carry_its_own_size_and_hash(tmp_path):
-    e = entry("g", "generator", "g.pt", ["https://a.example/g.pt", {"url": "https://b.example/g.pt", "size": 9, "sha256": "b" * 64}],
+    own = {"url": "https://b.example/g.pt", "size": 9, "sha256": "b" * 64}
+    e = entry("g", "generator", "g.pt", ["https://a.example/g.pt", own],
               size=5, sha256="a" * 64)
     spec = load_catalog(write_catalog(tmp_path / "c.json", [e])).get("g")
     assert [(s.url, s.size, s.sha256) for s in spec.sources] == [

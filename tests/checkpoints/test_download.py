@@ -12,7 +12,7 @@ import pickle
 import socket
 import threading
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from tests.checkpoints.conftest import FAST
 from tests.checkpoints.helpers import HTML_PAGE, entry, generator_bytes, sha256, write_catalog
 
 
-@lru_cache(maxsize=None)
+@cache
 def big(seed: int = 0) -> bytes:
     return generator_bytes(big=True, seed=seed)
 

@@ -48,7 +48,8 @@ def catalog_with_sets(tmp_path, server, *, gen_url=None, rate=None, gen_size=Non
 def test_a_plan_gives_the_size_state_and_licences_of_the_whole_set(server, tmp_path):
     manager, data = catalog_with_sets(tmp_path, server)
     plan = plan_set(manager, "landscape")
-    assert plan.size_text() == f"2 files, {human_bytes(len(data['gen']))} + 1 of unknown size" and plan.state_text() == "nothing downloaded yet"
+    assert plan.size_text() == f"2 files, {human_bytes(len(data['gen']))} + 1 of unknown size"
+    assert plan.state_text() == "nothing downloaded yet"
     assert plan.licences() == [("Generator NC licence", ["gen"]), ("Audio licence", ["audio"])]
     assert plan.licence_names() == "Generator NC licence, Audio licence (some for non-commercial use only)"
     assert plan.bytes_left() == len(data["gen"]) and not plan.ready

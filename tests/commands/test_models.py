@@ -6,13 +6,20 @@ Downloads come from a real HTTP server on 127.0.0.1 (any other address fails the
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
 
 from sgim_desktop.cli import main
-from tests.checkpoints.conftest import isolated_env, loopback_only, models_dir, server  # noqa: F401 (fixtures)
+from tests.checkpoints import conftest as checkpoint_fixtures
 from tests.checkpoints.helpers import HTML_PAGE, entry, generator_bytes, sha256, write_catalog
+
+# the loopback server and the folders of the checkpoint tests, as fixtures here too
+isolated_env = checkpoint_fixtures.isolated_env
+loopback_only = checkpoint_fixtures.loopback_only
+models_dir = checkpoint_fixtures.models_dir
+server = checkpoint_fixtures.server
 
 
 @pytest.fixture
@@ -153,3 +160,34 @@ def test_download_needs_ids_or_a_known_set(set_catalog, capsys):
     assert main(["models", "download", "gen", "--set", "landscape"]) == 2
     assert main(["models", "download", "--set", "cats"]) == 2
     assert "unknown set 'cats' (known sets: landscape)" in capsys.readouterr().err
+
+
+def test_add_generator_checks_the_file_and_lists_it_under_its_own_id(generator_files, tmp_path, capsys, models_dir):
+    from sgim_desktop.checkpoints.manager import ModelManager, resolve_checkpoint
+    from sgim_desktop.engine.stylegan2 import load_generator
+
+    assert main(["models", "add-generator", str(generator_files[64]), "--name", "My dunes"]) == 0
+    out = capsys.readouterr().out
+    assert "user-my-dunes: added (64 px)" in out and "--generator user-my-dunes" in out
+    assert main(["models", "list"]) == 0
+    assert re.search(r"user-my-dunes +generator \(custom 64\) .* verified", capsys.readouterr().out)
+    path = resolve_checkpoint("user-my-dunes", "generator", manager=ModelManager())
+    assert path == models_dir / "user-my-dunes.pt" and load_generator(path).config.size == 64
+    assert "channel multiplier 2" in ModelManager().spec("user-my-dunes").notes
+
+
+def test_add_generator_refuses_what_is_not_a_generator_in_one_line(tmp_path, capsys, models_dir):
+    import torch
+
+    from tests.checkpoints.helpers import audio_encoder_bytes, reference_keys
+
+    encoder = tmp_path / "resnet18_57.pth"
+    encoder.write_bytes(audio_encoder_bytes())
+    nan = tmp_path / "nan.pt"
+    torch.save({"g_ema": {k: torch.full((2,), float("nan")) for k in reference_keys("stylegan2_64.pt")}}, nan)
+    for bad, words in ((encoder, "is not a rosinality StyleGAN2 generator"), (nan, "NaN or infinity"),
+                       (tmp_path / "none.pt", "no such file")):
+        assert main(["models", "add-generator", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(bad) in err and words in err, err
+    assert not models_dir.exists() or not any(models_dir.glob("user-*"))

@@ -15,9 +15,14 @@ from sgim_desktop.checkpoints.sets import SetProgress
 from sgim_desktop.checkpoints.units import human_bytes
 from sgim_desktop.ui.first_run import set_progress_text
 from sgim_desktop.ui.models_dialog import ModelsDialog
-from tests.checkpoints.conftest import FAST, loopback_only, server  # noqa: F401 (fixtures)
+from tests.checkpoints import conftest as checkpoint_fixtures
+from tests.checkpoints.conftest import FAST
 from tests.checkpoints.helpers import audio_encoder_bytes, entry, generator_bytes, identity_bytes, sha256, write_catalog
 from tests.ui.conftest import click, open_box
+
+# the loopback server and the folders of the checkpoint tests, as fixtures here too
+loopback_only = checkpoint_fixtures.loopback_only
+server = checkpoint_fixtures.server
 
 SETS = [
     {"id": "landscape", "title": "Edit landscapes", "summary": "Sounds on landscapes.", "ids": ["gen", "audio"]},

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-from sgim_desktop.checkpoints.manager import ModelManager
 from sgim_desktop.checkpoints.catalog import ROLES
+from sgim_desktop.checkpoints.manager import ModelManager
 from sgim_desktop.checkpoints.meter import DownloadProgress
 from sgim_desktop.checkpoints.units import human_bytes
 from sgim_desktop.ui.models_dialog import ROLE_TEXT, ModelsDialog, progress_text
-from tests.checkpoints.conftest import FAST, loopback_only, server  # noqa: F401 (fixtures)
+from tests.checkpoints import conftest as checkpoint_fixtures
+from tests.checkpoints.conftest import FAST
 from tests.checkpoints.helpers import entry, generator_bytes, sha256, write_catalog
 from tests.ui.conftest import click, open_box
+
+# the loopback server and the folders of the checkpoint tests, as fixtures here too
+loopback_only = checkpoint_fixtures.loopback_only
+server = checkpoint_fixtures.server
 
 
 @pytest.fixture
