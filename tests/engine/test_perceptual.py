@@ -7,7 +7,11 @@ import torch
 
 from sgim_desktop.checkpoints.manager import ModelManager
 from sgim_desktop.engine.perceptual import (
-    LPIPS_ID, VGG_ID, load_perceptual, perceptual_from_manager, seeded_perceptual,
+    LPIPS_ID,
+    VGG_ID,
+    load_perceptual,
+    perceptual_from_manager,
+    seeded_perceptual,
 )
 from sgim_desktop.errors import CheckpointError
 from tests.checkpoints.helpers import entry, write_catalog
