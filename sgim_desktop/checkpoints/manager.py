@@ -9,10 +9,11 @@ verification, so a failed or cancelled download never replaces or deletes a good
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,7 +303,7 @@ class ModelManager:
             check_free_space(self.models_dir, max(0, size - have), self.options.free_space_margin)
         if self.before_download is not None:
             self.before_download(spec)
-        errors: list[str] = []
+        errors: builtins.list[str] = []
         for source in sources:
             for fresh_try in (False, True):
                 resumed = part.is_file() and part.stat().st_size > 0
@@ -344,7 +345,7 @@ class ModelManager:
         fsync_dir(path.parent)
         self.records.write(spec, path, sha, source)
 
-    def _offline_error(self, spec: CheckpointSpec, errors: list[str], damaged: str) -> CheckpointError:
+    def _offline_error(self, spec: CheckpointSpec, errors: Sequence[str], damaged: str) -> CheckpointError:
         reasons = "; ".join(_shorten(e) for e in errors) or "no address worked"
         urls = " or ".join(self.urls_for(spec)) or "(no address known)"
         found = f" The file in place is not usable ({_shorten(damaged)})." if damaged else ""

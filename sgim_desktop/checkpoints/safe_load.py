@@ -23,7 +23,7 @@ import torch
 
 from sgim_desktop.errors import CheckpointError
 
-_ALLOWED_GLOBALS = [argparse.Namespace]
+_ALLOWED_GLOBALS: list[Any] = [argparse.Namespace]
 # integer tensors a checkpoint may hold besides its weights: batch-norm counters, optimiser steps
 _COUNTER_NAMES = ("num_batches_tracked", "step")
 
