@@ -1,2 +1,2 @@
 """The desktop window: Qt widgets, controllers and one task thread; the engine is reached only by the
-worker's tasks (``ui.tasks``), so the window shows before torch loads."""
+worker's tasks (``ui.worker_tasks``), so the window shows before torch loads."""

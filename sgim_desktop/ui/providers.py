@@ -2,7 +2,7 @@
 
 A provider lists the generators a person can pick and says which models are still missing (from
 the checkpoint catalog, cheaply, on the GUI thread). Loading is the task thread's business: a
-provider hands out a loader (``ui/tasks/loading.py``), which is where torch comes in.
+provider hands out a loader (``ui/worker_tasks/loading.py``), which is where torch comes in.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sgim_desktop.errors import CheckpointError, SgimError
 
 if TYPE_CHECKING:
     from sgim_desktop.checkpoints.manager import ModelManager
-    from sgim_desktop.ui.tasks.loading import ModelLoader
+    from sgim_desktop.ui.worker_tasks.loading import ModelLoader
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class CatalogModels:
                           clip=manager.ensure(catalog.default_for("clip").id), identity=identity)
 
     def loader(self) -> "ModelLoader":
-        from sgim_desktop.ui.tasks.loading import CatalogLoader
+        from sgim_desktop.ui.worker_tasks.loading import CatalogLoader
 
         return CatalogLoader(self)
 

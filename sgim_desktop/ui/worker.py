@@ -1,6 +1,6 @@
 """The only bridge between the window and the engine: one thread that runs typed tasks, one at a time.
 
-The GUI thread ``submit``s a task (``ui/tasks/``) and returns at once; the thread runs it and answers
+The GUI thread ``submit``s a task (``ui/worker_tasks/``) and returns at once; the thread runs it and answers
 with generic signals that carry the task and plain data or numpy images (delivered in the GUI
 thread). A new task with the same coalesce key replaces the one waiting (the newest strength, the
 newest source). While an edit or an inversion runs, the light tasks queued meanwhile (a dropped
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from sgim_desktop.ui.tasks.base import Report, Stopped, Task, one_line
-from sgim_desktop.ui.tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.base import Report, Stopped, Task, one_line
+from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 if TYPE_CHECKING:
     from sgim_desktop.ui.providers import ModelProvider

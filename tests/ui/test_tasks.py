@@ -17,14 +17,14 @@ from sgim_desktop.engine import api
 from sgim_desktop.errors import BadInputError
 from sgim_desktop.session import MixSettings, Source
 from sgim_desktop.ui.providers import PrebuiltModels
-from sgim_desktop.ui.tasks.base import Report, Stopped
-from sgim_desktop.ui.tasks.context import TaskContext
-from sgim_desktop.ui.tasks.edit import EditTask
-from sgim_desktop.ui.tasks.export import ExportTask
-from sgim_desktop.ui.tasks.models import LoadModelsTask
-from sgim_desktop.ui.tasks.photo import FoundFaces, FramedPhoto, FramePhotoTask, InvertPhotoTask, PhotoRequest
-from sgim_desktop.ui.tasks.picture import OpenLatentTask, RenderSourceTask, StrengthTask
-from sgim_desktop.ui.tasks.sounds import HearTask, OpenSoundsTask
+from sgim_desktop.ui.worker_tasks.base import Report, Stopped
+from sgim_desktop.ui.worker_tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.edit import EditTask
+from sgim_desktop.ui.worker_tasks.export import ExportTask
+from sgim_desktop.ui.worker_tasks.models import LoadModelsTask
+from sgim_desktop.ui.worker_tasks.photo import FoundFaces, FramedPhoto, FramePhotoTask, InvertPhotoTask, PhotoRequest
+from sgim_desktop.ui.worker_tasks.picture import OpenLatentTask, RenderSourceTask, StrengthTask
+from sgim_desktop.ui.worker_tasks.sounds import HearTask, OpenSoundsTask
 from tests.conftest import SAMPLE_AUDIO
 from tests.ui.conftest import LABELS
 

@@ -15,7 +15,7 @@ from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.controllers.photos import PhotosController
 from sgim_desktop.ui.controllers.picture import PictureController, remember
 from sgim_desktop.ui.feedback import Feedback
-from sgim_desktop.ui.tasks.edit import EditTask
+from sgim_desktop.ui.worker_tasks.edit import EditTask
 from sgim_desktop.ui.worker import EngineWorker
 
 BusyPolicy = Literal["ask", "queue", "replace"]

@@ -12,7 +12,7 @@ from sgim_desktop.ui.canvas import ImageCanvas
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.mixer import SourcePanel
 from sgim_desktop.ui.providers import ModelProvider
-from sgim_desktop.ui.tasks.models import LoadModelsTask
+from sgim_desktop.ui.worker_tasks.models import LoadModelsTask
 from sgim_desktop.ui.worker import EngineWorker
 
 WELCOME = ("Welcome! Before it can edit, sgim-desktop needs a few models (downloaded once). "

@@ -20,7 +20,7 @@ from sgim_desktop.ui.face_chooser import FaceChooser
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.providers import domain_of
 from sgim_desktop.ui.settings import WindowSettings
-from sgim_desktop.ui.tasks.photo import (
+from sgim_desktop.ui.worker_tasks.photo import (
     FoundFaces,
     FramedPhoto,
     FramePhotoTask,

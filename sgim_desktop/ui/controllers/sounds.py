@@ -15,7 +15,7 @@ from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.mixer import MixerPanel
 from sgim_desktop.ui.recorder import RecorderPanel
 from sgim_desktop.ui.settings import WindowSettings
-from sgim_desktop.ui.tasks.sounds import Heard, HearTask, OpenedSounds, OpenSoundsTask, SoundMode
+from sgim_desktop.ui.worker_tasks.sounds import Heard, HearTask, OpenedSounds, OpenSoundsTask, SoundMode
 from sgim_desktop.ui.waveform import WaveformView
 from sgim_desktop.ui.worker import EngineWorker
 

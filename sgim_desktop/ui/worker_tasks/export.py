@@ -8,9 +8,9 @@ from typing import Literal
 
 from sgim_desktop.errors import BadInputError
 from sgim_desktop.session import EditRecord
-from sgim_desktop.ui.tasks.base import Report, Task
-from sgim_desktop.ui.tasks.context import TaskContext
-from sgim_desktop.ui.tasks.picture import image_at
+from sgim_desktop.ui.worker_tasks.base import Report, Task
+from sgim_desktop.ui.worker_tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.picture import image_at
 
 ExportKind = Literal["png", "photo", "side_by_side", "latent"]
 

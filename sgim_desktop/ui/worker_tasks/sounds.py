@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sgim_desktop.session import SoundClip
-from sgim_desktop.ui.tasks.base import Report, Task, one_line
-from sgim_desktop.ui.tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.base import Report, Task, one_line
+from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 SoundMode = Literal["replace", "add"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sgim_desktop.session import EditRecord, Source
-from sgim_desktop.ui.tasks.base import Report, Task
-from sgim_desktop.ui.tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.base import Report, Task
+from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 
 @dataclass(eq=False)

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from sgim_desktop.session import EditRecord, MixSettings, SoundClip, Source
-from sgim_desktop.ui.tasks.base import Report, Stopped, Task
-from sgim_desktop.ui.tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.base import Report, Stopped, Task
+from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 
 @dataclass(eq=False)

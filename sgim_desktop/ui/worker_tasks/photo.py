@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sgim_desktop.errors import CheckpointError, SgimError
 from sgim_desktop.session import MixSettings, PhotoOrigin
-from sgim_desktop.ui.tasks.base import Report, Stopped, Task
-from sgim_desktop.ui.tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.base import Report, Stopped, Task
+from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 if TYPE_CHECKING:
     import numpy as np

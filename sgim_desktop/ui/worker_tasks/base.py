@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sgim_desktop.errors import SgimError
 
 if TYPE_CHECKING:
-    from sgim_desktop.ui.tasks.context import TaskContext
+    from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 
 class Stopped(Exception):

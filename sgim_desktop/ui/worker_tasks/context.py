@@ -15,7 +15,7 @@ from sgim_desktop.errors import BadInputError, SgimError
 if TYPE_CHECKING:
     from sgim_desktop.engine.api import EditModels
     from sgim_desktop.session import SoundClip
-    from sgim_desktop.ui.tasks.loading import ModelLoader
+    from sgim_desktop.ui.worker_tasks.loading import ModelLoader
 
 PREPARED_CACHE = 8
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sgim_desktop.ui.tasks.base import Report, Task
-from sgim_desktop.ui.tasks.context import TaskContext
+from sgim_desktop.ui.worker_tasks.base import Report, Task
+from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 
 @dataclass(eq=False)
