@@ -44,7 +44,7 @@ def main() -> int:
     from sgim_desktop.engine.edit import EditModels
     from sgim_desktop.engine.stylegan2 import rule_weighted_generator
     from sgim_desktop.ui.main_window import MainWindow
-    from sgim_desktop.ui.worker import PrebuiltModels
+    from sgim_desktop.ui.providers import PrebuiltModels
 
     app = QApplication([sys.argv[0]])
     app.setApplicationName("sgim-desktop")

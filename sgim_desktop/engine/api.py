@@ -32,6 +32,7 @@ from sgim_desktop.engine.edit import (
     text_target,
 )
 from sgim_desktop.engine.edit import source_latent as _source_latent
+from sgim_desktop.engine.export import side_by_side, write_image, write_latent
 from sgim_desktop.engine.invert import REFINE_LATENT_NOISE, REFINE_LR, InvertRequest, InvertRun, PreparedPhoto
 from sgim_desktop.engine.invert import prepare_photo as _prepare_photo
 from sgim_desktop.engine.invert import start_inversion as _start_inversion
@@ -43,7 +44,7 @@ __all__ = [
     "PhotoPlan", "Picture", "PreparedPhoto", "Sound", "SoundPick", "blend", "build_targets", "edit_request", "encode_face",
     "hear", "inversion_request", "load_latent", "load_models", "open_sound", "pick_device", "prepare_photo",
     "render", "render_source", "render_strength", "save_latent", "source_latent", "start_edit",
-    "start_inversion",
+    "start_inversion", "side_by_side", "write_image", "write_latent",
 ]
 
 

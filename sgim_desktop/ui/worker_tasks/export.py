@@ -29,8 +29,7 @@ class ExportTask(Task):
 
     def run(self, ctx: TaskContext, report: Report) -> str:
         """The path written (the file appears whole or not at all)."""
-        from sgim_desktop.engine.api import paste_back
-        from sgim_desktop.engine.export import side_by_side, write_image, write_latent
+        from sgim_desktop.engine.api import paste_back, side_by_side, write_image, write_latent
 
         record = self.record
         if self.kind == "latent":
