@@ -39,6 +39,8 @@ class ModelProvider(Protocol):
 
     def missing_ids(self, generator_id: str) -> list[str]: ...
 
+    def has_identity(self, generator_id: str) -> bool: ...
+
     def loader(self) -> "ModelLoader": ...
 
 
@@ -100,6 +102,16 @@ class CatalogModels:
         except SgimError as exc:
             return [str(exc)]
 
+    def has_identity(self, generator_id: str) -> bool:
+        """A face generator with the face identity model (ArcFace) downloaded: λ id can be used."""
+        try:
+            catalog = self.manager.catalog
+            if generator_id not in catalog or catalog.get(generator_id).domain != "face":
+                return False
+            return self.manager.is_present(catalog.default_for("identity").id)
+        except SgimError:
+            return False
+
     def files(self, generator_id: str) -> ModelFiles:
         """The checkpoint files of one set of edit models, each checked against its record (task thread:
         checking hashes takes a while). ArcFace comes along for a face generator when it is downloaded."""
@@ -145,6 +157,9 @@ class PrebuiltModels:
 
     def missing_ids(self, generator_id: str) -> list[str]:
         return []
+
+    def has_identity(self, generator_id: str) -> bool:
+        return self.choice.domain == "face" and getattr(self.models, "identity", None) is not None
 
     def loader(self) -> "PrebuiltModels":
         return self

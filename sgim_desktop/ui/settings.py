@@ -1,4 +1,5 @@
-"""What the window remembers between runs: geometry, splitters, recent files, generator and mixer values.
+"""What the window remembers between runs: geometry, splitters, recent files, generator, mixer values and
+whether the mixer's Advanced section was open.
 
 Stored with QSettings in an INI file: in ``SGIM_CONFIG_DIR`` when it is set (tests and portable
 installs), else in the platform's usual place for the app's settings.
@@ -59,6 +60,13 @@ class WindowSettings:
 
     def save_mix_settings(self, settings: MixSettings) -> None:
         self.store.setValue("mixer/settings", json.dumps(settings.to_dict()))
+
+    def advanced_open(self) -> bool:
+        """Folded unless the person left it open (a new user sees the few choices that matter first)."""
+        return str(self.store.value("mixer/advancedOpen", "false")).strip().lower() in ("true", "1", "yes")
+
+    def save_advanced_open(self, open_: bool) -> None:
+        self.store.setValue("mixer/advancedOpen", bool(open_))
 
     def generator(self) -> str:
         return str(self.store.value("source/generator", "") or "")

@@ -37,3 +37,13 @@ def test_mixer_values_come_back_but_strength_starts_at_full(tmp_path):
     assert (again.text, again.steps, again.strength) == ("rain", 12, 1.0)
     prefs.set_value("mixer/settings", "{not json")
     assert prefs.mix_settings() == MixSettings()
+
+
+def test_the_advanced_section_is_folded_until_left_open(tmp_path):
+    prefs = WindowSettings()
+    assert prefs.advanced_open() is False
+    prefs.save_advanced_open(True)
+    prefs.sync()
+    assert WindowSettings(app_settings()).advanced_open() is True
+    prefs.set_value("mixer/advancedOpen", "banana")
+    assert prefs.advanced_open() is False

@@ -15,9 +15,9 @@ from sgim_desktop.ui.controllers.picture import PictureController
 from sgim_desktop.ui.controllers.sounds import SoundsController
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.settings import WindowSettings
+from sgim_desktop.ui.worker import EngineWorker
 from sgim_desktop.ui.worker_tasks.export import ExportKind, ExportTask
 from sgim_desktop.ui.worker_tasks.sounds import SoundMode
-from sgim_desktop.ui.worker import EngineWorker
 
 SOUND_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au",
                   ".snd", ".w64", ".caf"}

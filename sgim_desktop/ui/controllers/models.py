@@ -12,8 +12,8 @@ from sgim_desktop.ui.canvas import ImageCanvas
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.mixer import SourcePanel
 from sgim_desktop.ui.providers import ModelProvider
-from sgim_desktop.ui.worker_tasks.models import LoadModelsTask
 from sgim_desktop.ui.worker import EngineWorker
+from sgim_desktop.ui.worker_tasks.models import LoadModelsTask
 
 WELCOME = ("Welcome! Before it can edit, sgim-desktop needs a few models (downloaded once). "
            "Check their licences below, then press 'Download missing'.")
@@ -24,6 +24,7 @@ class ModelsController(QObject):
 
     downloaded = Signal()  # the models dialog brought everything the generator needs
     loaded = Signal(str, str)  # generator id, device
+    identityChanged = Signal(bool)  # whether the chosen generator can keep a face's identity (ArcFace is there)
 
     def __init__(self, provider: ModelProvider, session: Session, worker: EngineWorker, panel: SourcePanel,
                  canvas: ImageCanvas, feedback: Feedback, parent: QWidget, manager: Any = None):
@@ -59,10 +60,13 @@ class ModelsController(QObject):
 
     def refresh(self, generator_id: str) -> None:
         self.missing = self.provider.missing(generator_id)
+        self.identityChanged.emit(self.provider.has_identity(generator_id))
 
     def check(self) -> bool:
         """True when everything for the chosen generator is on disk; otherwise say what is missing."""
-        self.missing = self.provider.missing(self.panel.generator_id() or self.generator_id())
+        generator_id = self.panel.generator_id() or self.generator_id()
+        self.missing = self.provider.missing(generator_id)
+        self.identityChanged.emit(self.provider.has_identity(generator_id))
         if self.missing:
             self.canvas.set_placeholder("Models are missing: " + "; ".join(self.missing)
                                         + "\n\nOpen Tools ▸ Models… to download them.")
@@ -113,6 +117,7 @@ class ModelsController(QObject):
             self.dialog.close()
 
     def _models_changed(self) -> None:
+        self.identityChanged.emit(self.provider.has_identity(self.generator_id()))
         if not self.provider.missing(self.generator_id()):
             self.missing = []
             self.feedback.hide()
