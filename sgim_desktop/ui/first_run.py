@@ -228,7 +228,13 @@ class TasksPanel(QWidget):
             widget.setVisible(bool(steps))
 
     def import_button(self, spec_id: str) -> QPushButton | None:
-        return self.offline.findChild(QPushButton, f"import_{spec_id}")
+        """The Import button of a file's row (None once the file is in place and its row gone)."""
+        for row in range(self.offline.rowCount()):
+            item = self.offline.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == spec_id:
+                widget = self.offline.cellWidget(row, 3)
+                return widget if isinstance(widget, QPushButton) else None
+        return None
 
     def _ask_import(self, spec_id: str) -> None:
         path = self.ask_file(self, f"Import {self.manager.spec(spec_id).display_name}")
