@@ -77,7 +77,7 @@ def test_each_task_shows_its_size_licences_and_state(open_dialog, server, tmp_pa
 
 
 def test_a_task_downloads_its_set_with_one_bar_and_one_time_left(open_dialog, server, tmp_path, qtbot):
-    manager, data = manager_for(tmp_path, server, rate=2_000_000)
+    manager, data = manager_for(tmp_path, server, rate=500_000)  # 2 s: a time left of a second or more to show
     dialog = open_dialog(manager)
     seen = []
     with qtbot.waitSignal(dialog.modelsChanged, timeout=20000):
