@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from sgim_desktop.engine import lean_autograd as lean
-from sgim_desktop.engine import stylegan2
+from sgim_desktop.engine.stylegan2 import ops as stylegan2_ops
 from sgim_desktop.engine.stylegan2 import rule_weighted_generator
 
 
@@ -79,7 +79,7 @@ def test_the_scaled_leaky_relu_keeps_only_its_output_and_gives_the_same_gradient
 @pytest.mark.parametrize("direct_above", [16 * 16, 64 * 64])
 def test_the_generator_renders_and_back_propagates_exactly_as_before_while_keeping_far_less(monkeypatch, direct_above):
     """Both convolution paths: the backend's direct kernels (above ``direct_above`` pixels) and GEMMs."""
-    monkeypatch.setattr(stylegan2, "_CPU_GEMM_MAX_PIXELS", direct_above)
+    monkeypatch.setattr(stylegan2_ops, "_CPU_GEMM_MAX_PIXELS", direct_above)
     g = rule_weighted_generator(64)
     w = g.z_to_w_plus(torch.randn(1, 512, generator=torch.Generator().manual_seed(5)))
 
