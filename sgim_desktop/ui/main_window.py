@@ -213,6 +213,9 @@ class MainWindow(QMainWindow):
                                                "Start from a latent saved earlier")
         self.open_photo_action = self._action("Open &Photo…", files.ask_open_photo, "Ctrl+Shift+P",
                                               "Edit a photo of your own: its face (or centre) is found and inverted")
+        self.add_generator_action = self._action("Add &Generator…", files.ask_add_generator, None,
+                                                 "Add a StyleGAN2 file of your own (rosinality .pt) to the "
+                                                 "generator list")
         self.export_png_action = self._action("&Export Picture…", files.ask_export_png, key.Save,
                                               "Save the edited picture as PNG")
         self.export_side_action = self._action("Export &Side by Side…", files.ask_export_side, "Ctrl+Shift+S",
@@ -245,6 +248,8 @@ class MainWindow(QMainWindow):
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.add_generator_action)
         file_menu.addSeparator()
         for action in (self.export_png_action, self.export_photo_action, self.export_side_action,
                        self.export_latent_action):

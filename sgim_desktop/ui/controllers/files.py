@@ -1,9 +1,11 @@
 """Files in and out: what a dropped or opened file is and where it goes (sounds into the mix, a photo or a
-latent as the source, a message for the rest), the open and save dialogs, recent files, and exports."""
+latent as the source, a message for the rest), the open and save dialogs, recent files, exports, and a
+person's own generator file added to the models folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
@@ -16,6 +18,7 @@ from sgim_desktop.ui.controllers.sounds import SoundsController
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.settings import WindowSettings
 from sgim_desktop.ui.worker import EngineWorker
+from sgim_desktop.ui.worker_tasks.add_generator import AddGeneratorTask
 from sgim_desktop.ui.worker_tasks.export import ExportKind, ExportTask
 from sgim_desktop.ui.worker_tasks.sounds import SoundMode
 
@@ -30,6 +33,7 @@ OPEN_FILTER = ("Sounds, latents and pictures (" + " ".join(f"*{s}" for s in sort
 PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 LATENT_FILTER = "Latents (*.pt *.pth *.safetensors);;All files (*)"
 PNG_FILTER = "PNG pictures (*.png)"
+GENERATOR_FILTER = "StyleGAN2 generators, rosinality format (*.pt *.pth);;All files (*)"
 
 
 def classify(path: str | Path) -> str:
@@ -141,6 +145,18 @@ class FilesController(QObject):
         if path:
             self.open_paths([path])
 
+    def ask_add_generator(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Add a generator", self.last_folder(),
+                                              GENERATOR_FILTER)
+        if path:
+            self.add_generator(path)
+
+    def add_generator(self, path: str) -> None:
+        """Check a StyleGAN2 file and copy it into the models folder (task thread); it then joins the list."""
+        task = AddGeneratorTask(str(Path(path).expanduser()), self.models.manager())
+        self.feedback.status(f"Adding the generator {task.name}…")
+        self.worker.submit(task)
+
     def last_folder(self) -> str:
         recent = self.prefs.recent_files()
         return str(Path(recent[0]).parent) if recent else str(Path.home())
@@ -203,11 +219,17 @@ class FilesController(QObject):
             path += suffix
         return path
 
-    def _finished(self, task: object, path: str) -> None:
+    def _finished(self, task: object, result: Any) -> None:
         if isinstance(task, ExportTask):
-            self.feedback.show_message(f"Saved {path}", "info")
-            self.exported.emit(task.kind, path)
+            self.feedback.show_message(f"Saved {result}", "info")
+            self.exported.emit(task.kind, result)
+        elif isinstance(task, AddGeneratorTask):
+            listed = self.models.generator_added(result.id)
+            where = "chosen in the generator list" if listed else f"in the models folder as {result.filename}"
+            self.feedback.show_message(f"Added {result.display_name} ({result.resolution} px): {where}.", "info")
 
     def _failed(self, task: object, message: str) -> None:
         if isinstance(task, ExportTask):
             self.feedback.show_message(f"Could not export: {message}", "error")
+        elif isinstance(task, AddGeneratorTask):
+            self.feedback.show_message(f"Could not add {task.name}: {message}", "error")

@@ -107,6 +107,16 @@ class ModelsController(QObject):
         self.feedback.show_message("Models missing: " + "; ".join(missing), "warning", "Get models…", self.open_dialog)
         box.open()
 
+    def generator_added(self, generator_id: str) -> bool:
+        """A generator joined the models folder: list it and choose it (False when this window's models come
+        from elsewhere and cannot list it)."""
+        generators = self.provider.generators()
+        if not any(g.id == generator_id for g in generators):
+            return False
+        self.panel.set_generators(generators, self.panel.generator_id())
+        self.panel.generator.setCurrentIndex(self.panel.generator.findData(generator_id))
+        return True
+
     def load(self, device: str) -> None:
         """A new device: load the models there ahead of the next edit."""
         if not self.missing:
