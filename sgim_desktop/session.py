@@ -9,7 +9,6 @@ state behind.
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from dataclasses import dataclass, field, fields, replace
@@ -164,7 +163,10 @@ class SoundClip:
 
 @dataclass(frozen=True, eq=False)
 class EditRecord:
-    """One finished edit with everything that made it, so it can be shown, exported or undone."""
+    """One finished edit with everything that made it, so it can be shown, exported or undone.
+
+    ``stopped_of`` is set when Stop ended it early: it is then the last preview, ``steps`` of that many.
+    """
 
     number: int
     settings: MixSettings
@@ -176,12 +178,15 @@ class EditRecord:
     image: np.ndarray
     steps: int
     seconds: float
+    stopped_of: int | None = None
 
     def describe(self) -> str:
         parts = [c.name for c in self.clips if c.weight > 0]
         if self.settings.text.strip() and self.settings.text_weight > 0:
             parts.append(f"'{self.settings.text.strip()}'")
-        return f"Edit {self.number}: {' + '.join(parts) or 'nothing'} ({self.steps} steps)"
+        done = (f"stopped at step {self.steps} of {self.stopped_of}" if self.stopped_of is not None
+                else f"{self.steps} steps")
+        return f"Edit {self.number}: {' + '.join(parts) or 'nothing'} ({done})"
 
     def latent_at(self, strength: float) -> "torch.Tensor":
         """w0 + a (w - w0): the edit at any strength, without optimising again (tensor maths, no import)."""
@@ -226,7 +231,6 @@ class Session:
         self._redo: list[_Entry] = []
         self._clock = clock
         self._merge_window_s = merge_window_s
-        self._numbers = itertools.count(1)
         self.edits: list[EditRecord] = []
         self.listeners: list[Listener] = []
 
@@ -253,7 +257,9 @@ class Session:
         return self._redo[-1].label if self._redo else ""
 
     def next_edit_number(self) -> int:
-        return next(self._numbers)
+        """The number the next edit added will get: one more than the last, so an edit that was stopped
+        with nothing to keep, failed or never started takes no number."""
+        return self.edits[-1].number + 1 if self.edits else 1
 
     # -- changing --------------------------------------------------------------------------------
 
@@ -324,10 +330,14 @@ class Session:
         what = "window" if "start_s" in values else "weight"
         self.apply(replace(self._state, clips=clips), f"Change {clip.name} {what}", f"clip:{key}:{what}")
 
-    def add_edit(self, record: EditRecord) -> None:
-        """A finished edit becomes the picture shown, together with the source it started from."""
+    def add_edit(self, record: EditRecord) -> EditRecord:
+        """A finished (or stopped) edit becomes the picture shown, with the source it started from; it is
+        numbered here, next in the history, whatever number its task was given. Returns it as kept."""
+        if record.number != self.next_edit_number():
+            record = replace(record, number=self.next_edit_number())
         self.edits.append(record)
         self.apply(replace(self._state, source=record.source, edit=record), record.describe())
+        return record
 
     def show_edit(self, record: EditRecord) -> None:
         """Go back to an earlier edit from the history (itself an undoable step)."""

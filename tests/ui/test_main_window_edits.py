@@ -183,20 +183,54 @@ def test_export_into_a_missing_folder_is_a_message(edited, qtbot, tmp_path):
 # -- edits of their own ----------------------------------------------------------------------------
 
 
-def test_stop_cancels_mid_edit_between_steps_and_keeps_the_picture(window, qtbot):
+def test_stop_keeps_the_last_preview_as_an_undoable_edit_stopped_at_step_k_of_n(window, qtbot, tmp_path):
     set_steps(window, 200)
     window.mixer.text.setText("a stormy sky")
-    with qtbot.waitSignal(window.edits.progress, timeout=120000):
-        window.edit_button.click()
+    previews: list = []
+    window.edits.preview.connect(lambda n, image: previews.append(image))
+    window.edit_button.click()
+    qtbot.waitUntil(lambda: len(previews) >= 2, timeout=240000)  # the first step's learning rate is 0
     assert window.is_editing() and window.stop_button.isEnabled()
     with qtbot.waitSignal(window.edits.cancelled, timeout=120000) as cancelled:
         window.stop_button.click()
     number, done = cancelled.args
-    assert 1 <= done < 200
-    assert window.session.state.edit is None and window.session.edits == []
-    assert not window.is_editing() and not window.stop_button.isEnabled()
-    assert f"stopped after {done} of 200 steps" in window.message_bar.text()
-    assert window.worker.is_running()
+    assert 2 <= done < 200
+    record = window.session.state.edit
+    assert window.session.edits == [record] and (record.number, number) == (1, 1)
+    assert (record.steps, record.stopped_of) == (done, 200)
+    assert np.array_equal(record.image, previews[-1])
+    assert np.array_equal(qimage_array(window.canvas.edit_image()), previews[-1])
+    assert not torch.equal(record.latent, record.source_latent)
+    assert window.history_list.item(0).text() == f"Edit 1: 'a stormy sky' (stopped at step {done} of 200)"
+    assert f"stopped at step {done} of 200" in window.message_bar.text()
+    assert not window.is_editing() and not window.stop_button.isEnabled() and window.worker.is_running()
+
+    for kind, name in (("png", "stopped.png"), ("latent", "stopped.pt")):
+        with qtbot.waitSignal(window.files.exported, timeout=30000):
+            window.export(kind, str(tmp_path / name))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "stopped.png")), record.image)
+    assert torch.allclose(load_latent(tmp_path / "stopped.pt"), record.latent, atol=1e-6)
+    with qtbot.waitSignal(window.picture.strengthRendered, timeout=60000) as rendered:
+        window.mixer.strength.setValue(50)
+    assert rendered.args[:2] == [1, 0.5] and rendered.args[2].shape == (64, 64, 3)
+
+    while window.session.state.edit is not None:
+        assert window.session.undo()
+    assert not window.canvas.has_edit() and window.session.redo()
+    assert window.session.state.edit is record and window.canvas.has_edit()
+
+
+def test_an_edit_stopped_before_its_first_step_takes_no_number_in_the_history(window, qtbot):
+    set_steps(window, 1)
+    window.mixer.text.setText("rain")
+    with qtbot.waitSignal(window.edits.cancelled, timeout=120000) as cancelled:
+        window.run_edit()
+        window.cancel_edit()
+    assert cancelled.args[1] == 0 and window.session.edits == [] and window.history_list.count() == 0
+    window.run_edit()
+    qtbot.waitUntil(lambda: len(window.session.edits) == 1, timeout=240000)
+    assert window.session.edits[0].number == 1
+    assert window.history_list.item(0).text().startswith("Edit 1: ")
 
 
 def test_a_new_edit_while_one_runs_asks_and_can_wait_its_turn(window, qtbot):
@@ -224,7 +258,7 @@ def test_a_new_edit_can_replace_the_running_one(window, qtbot):
     window.run_edit()
     click(open_box(window, "busyQuestion"), "stop the running one")
     qtbot.waitUntil(lambda: len(window.session.edits) == 1, timeout=240000)
-    assert window.session.edits[0].steps == 1
+    assert window.session.edits[0].steps == 1 and window.session.edits[0].number == 1
 
 
 def test_the_window_edits_with_models_from_the_catalog(qtbot, checkpoint_files, generator_files, tmp_path,

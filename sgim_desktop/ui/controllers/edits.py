@@ -124,6 +124,7 @@ class EditsController(QObject):
         box.open()
 
     def _start(self, task: EditTask) -> None:
+        task.number = self.session.next_edit_number()  # numbered when it starts: one dropped takes none
         self._running = task
         self.picture.hold("edit")
         self.photos.set_edit_running(True)
@@ -186,19 +187,30 @@ class EditsController(QObject):
             return
         self._end()
         remember(self.picture.source_images, record.source, record.source_image)
-        self.session.add_edit(record)
+        record = self.session.add_edit(record)
         self.feedback.status(f"{record.describe()} done in {record.seconds:.1f} s")
         self._start_queued()
 
     def _cancelled(self, task: object, done: int) -> None:
+        """Stopped: its last preview is kept as an edit in the history (undo takes it off), unless nothing
+        was reached yet or a new edit replaces it."""
         if not self._mine(task):
             return
-        number, total = self._running.number, self._running.settings.steps
+        running = self._running
+        number, total = running.number, running.settings.steps
         self._end()
-        self.picture.show_again()
-        if self._queued is None:
-            self.feedback.show_message(f"Edit stopped after {done} of {total} steps; the picture is as it was.",
-                                       "info")
+        kept = running.kept if self._queued is None else None
+        if kept is not None:
+            remember(self.picture.source_images, kept.source, kept.source_image)
+            kept = self.session.add_edit(kept)
+            number = kept.number
+            self.feedback.show_message(f"Edit stopped at step {kept.steps} of {kept.stopped_of}: its last preview "
+                                       f"is kept as edit {kept.number} (Undo takes it off).", "info")
+        else:
+            self.picture.show_again()
+            if self._queued is None:
+                self.feedback.show_message(f"Edit stopped after {done} of {total} steps; the picture is as it "
+                                           "was.", "info")
         self.cancelled.emit(number, done)
         self._start_queued()
 

@@ -13,13 +13,18 @@ from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 @dataclass(eq=False)
 class EditTask(Task):
-    """An edit as the window asked for it: a snapshot, so later changes in the window cannot touch it."""
+    """An edit as the window asked for it: a snapshot, so later changes in the window cannot touch it.
+
+    Stopped after a step or more, it still raises ``Stopped``, and leaves in ``kept`` the last preview
+    and the latent reached, as a record marked "stopped at step k of N" (Stop keeps the last preview).
+    """
 
     number: int
     source: Source
     clips: tuple[SoundClip, ...]
     settings: MixSettings
     cancel: threading.Event = field(default_factory=threading.Event)
+    kept: EditRecord | None = field(default=None, init=False)
 
     def run(self, ctx: TaskContext, report: Report) -> EditRecord:
         """Steps report their loss and preview; queued light tasks run between them."""
@@ -40,9 +45,14 @@ class EditTask(Task):
                 report.preview(step.preview)
             report.between_steps()
         result = run.result
-        if result is None or result.cancelled:
-            raise Stopped(len(result.steps) if result else 0)
-        return EditRecord(number=self.number, settings=settings, source=self.source, clips=self.clips,
-                          source_latent=result.source_latent, latent=result.latent,
-                          source_image=result.source_image, image=result.image, steps=len(result.steps),
-                          seconds=time.perf_counter() - started)
+        if result is None or (result.cancelled and not result.steps):
+            raise Stopped(0)
+        record = EditRecord(number=self.number, settings=settings, source=self.source, clips=self.clips,
+                            source_latent=result.source_latent, latent=result.latent,
+                            source_image=result.source_image, image=result.image, steps=len(result.steps),
+                            seconds=time.perf_counter() - started,
+                            stopped_of=result.steps[-1].total if result.cancelled else None)
+        if result.cancelled:
+            self.kept = record
+            raise Stopped(record.steps)
+        return record
