@@ -54,8 +54,6 @@ def decode(path: str | Path) -> Sound:
             return _read(f, path)
     except BadInputError:
         raise
-    except MemoryError:
-        raise BadInputError(f"out of memory while reading {path}: close other programs, or cut the file shorter") from None
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise _open_problem(path, exc) from None
 
@@ -65,20 +63,18 @@ def _read(f, path: Path) -> Sound:
     _check_header(path, rate, channels)
     declared = _declared_frames(f)
     limit = int(min(MAX_SECONDS * rate, MAX_SAMPLES))
-    reader = _MonoReader(min(int(f.frames), limit) if _frames_counted(f) else min(limit, 1 << 22), limit)
-    broke: BaseException | None = None
-    per_block = max(1, BLOCK_SAMPLES // channels)
+    frames = min(int(f.frames), limit) if _frames_counted(f) else min(limit, 1 << 22)
+    reader: _MonoReader | None = None
     try:
-        while reader.filled < limit:
-            block = f.read(min(per_block, limit - reader.filled), dtype="float32", always_2d=True)
-            if block.shape[0] == 0:
-                break
-            reader.add(block)
-    except (RuntimeError, OSError, ValueError) as exc:  # a decoder that loses its way mid-file
-        if reader.filled == 0:
-            raise
-        broke = exc
-    samples = reader.result()
+        reader = _MonoReader(frames, limit)
+        broke = _fill(f, reader, limit, max(1, BLOCK_SAMPLES // channels))
+        samples = reader.result()
+    except MemoryError:
+        size = frames if reader is None else max(frames, min(limit, 2 * len(reader.buffer)))
+        raise BadInputError(
+            f"out of memory reading {path}: its {describe_duration(size / rate)} of sound take {size * 4 / 1e6:,.0f} MB "
+            "as samples; close other programs, or cut the part you want with a sound editor"
+        ) from None
     if samples.size == 0:
         raise BadInputError(f"{path} holds no audio samples: it is cut short or damaged; {_FIX}")
     notes = []
@@ -115,6 +111,21 @@ def from_buffer(buffer: np.ndarray, sample_rate: int, name: str = "recording") -
     reader.add(arr.astype(np.float32))
     return Sound(samples=reader.result(), sample_rate=int(sample_rate), name=name, channels=arr.shape[1],
                  warnings=tuple(reader.notes(f"the recording {name}")))
+
+
+def _fill(f, reader: _MonoReader, limit: int, per_block: int) -> BaseException | None:
+    """Read blocks until the file or the limit ends; a decoder losing its way after some sound is returned."""
+    try:
+        while reader.filled < limit:
+            block = f.read(min(per_block, limit - reader.filled), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:
+                return None
+            reader.add(block)
+    except (RuntimeError, OSError, ValueError) as exc:
+        if reader.filled == 0:
+            raise
+        return exc
+    return None
 
 
 class _MonoReader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -10,6 +12,7 @@ import soundfile as sf
 
 from sgim_desktop.engine import decode as dec
 from sgim_desktop.errors import BadInputError
+from tests.conftest import REPO
 from tests.hostile.corpus import tone_pcm16, wav_bytes, write_case
 
 
@@ -127,3 +130,38 @@ def test_a_recording_with_bad_samples_is_cleaned_and_says_so():
 def test_a_recording_at_an_impossible_rate_is_refused():
     with pytest.raises(BadInputError, match="outside 1,000-384,000 Hz"):
         dec.from_buffer(np.zeros(100, dtype=np.float32), 1)
+
+
+_CAPPED = """
+import resource, sys
+import numpy as np
+from sgim_desktop.engine import MODULE
+from sgim_desktop.errors import BadInputError
+size = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize"))
+limit = (size + 8 * 1024) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    CALL
+except BadInputError as exc:
+    print(exc)
+"""
+
+
+def _short_of_memory(module: str, call: str) -> str:
+    """Run ``call`` in a child whose address space ends 8 MB past what its imports took; the line it ends with."""
+    script = _CAPPED.replace("MODULE", module).replace("CALL", call)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_running_out_of_memory_while_reading_names_the_sound_and_its_size(tmp_path):
+    path = tmp_path / "ten-minutes.wav"
+    sf.write(str(path), np.zeros(8000 * 600, dtype=np.int16) + 100, 8000, subtype="PCM_16")
+    line = _short_of_memory("decode", f"decode.decode({str(path)!r})")
+    assert line.startswith(f"out of memory reading {path}: its 10 min 00 s of sound take 19 MB as samples")
+
+
+def test_running_out_of_memory_while_preparing_names_the_sound(tmp_path):
+    line = _short_of_memory("audio", 'audio.prepare(audio.Sound(np.full(8000 * 110, 0.1, np.float32), 8000, "hum", source="hum.wav"))')
+    assert line.startswith("out of memory preparing hum.wav (1 min 50 s) for the encoder: at 44.1 kHz it takes about")
