@@ -1,4 +1,8 @@
-"""Take docs/screenshot.png: the real window with a sound loaded and a finished edit.
+"""Take docs/screenshot.png: the real window with a sound loaded and a finished edit, as a new user sees it.
+
+The mixer shows the novice path (sound weight, text, strength) with the paper's knobs folded under
+"Advanced" (``--advanced`` shows them open). Settings live in a fresh temporary folder, so nothing
+remembered on this machine changes the picture.
 
 Runs on a real X server (use ``xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshot.py``).
 No checkpoint is downloaded: the models are the rule-weighted ones the tests use, so the picture is
@@ -33,8 +37,9 @@ def main() -> int:
     parser.add_argument("--sound", default=str(REPO.parent / "shared" / "fixtures" / "audio" / "thunderstorm.wav"))
     parser.add_argument("--size", type=int, default=256, help="rule-weighted generator size")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--advanced", action="store_true", help="show the Advanced section open")
     args = parser.parse_args()
-    os.environ.setdefault("SGIM_CONFIG_DIR", tempfile.mkdtemp(prefix="sgim-shot-"))
+    os.environ["SGIM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="sgim-shot-")
     os.environ.setdefault("SGIM_MODELS_DIR", tempfile.mkdtemp(prefix="sgim-shot-models-"))
 
     from PySide6.QtWidgets import QApplication
@@ -53,6 +58,7 @@ def main() -> int:
     provider = PrebuiltModels(models, "rule", f"Rule-weighted test generator ({args.size} px)", "landscape")
     window = MainWindow(models=provider, labels="esc50")
     window.resize(1280, 820)
+    window.mixer.set_advanced_open(args.advanced)
     window.show()
     window.open_paths([args.sound])
     wait(app, lambda: bool(window.session.state.clips), 60)

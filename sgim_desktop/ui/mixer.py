@@ -365,13 +365,10 @@ class MixerPanel(QGroupBox):
         self.keep_identity.setChecked(self.lambda_id.value() > 0)
         self.keep_identity.blockSignals(False)
         self.keep_identity.setEnabled(self._face and self._identity_ready)
-        if not self._face:
-            why = "For faces only: choose a face generator"
-        elif not self._identity_ready:
-            why = "Needs the face identity model (ArcFace): get it in Tools ▸ Models"
-        else:
-            why = f"Keep the person recognisable while the edit changes the face (λ id {FACE_LAMBDA_ID:g})"
-        self.keep_identity.setToolTip(why)
+        self.keep_identity.setVisible(self._face)  # a landscape has no face to keep
+        self.keep_identity.setToolTip(
+            f"Keep the person recognisable while the edit changes the face (λ id {FACE_LAMBDA_ID:g})"
+            if self._identity_ready else "Needs the face identity model (ArcFace): get it in Tools ▸ Models")
 
     # -- signals ---------------------------------------------------------------------------------
 

@@ -106,7 +106,7 @@ def test_keep_identity_is_the_face_identity_term_and_needs_arcface(mixer):
     assert not mixer.keep_identity.isEnabled() and "ArcFace" in mixer.keep_identity.toolTip()
     assert mixer.lambda_id.isEnabled()  # experts may still set it (the edit then says what is missing)
     mixer.set_face_mode(False)
-    assert not mixer.keep_identity.isEnabled() and "face generator" in mixer.keep_identity.toolTip()
+    assert not mixer.keep_identity.isEnabled() and mixer.keep_identity.isHidden()
 
 
 def test_the_window_keeps_the_advanced_section_folded_until_left_open(qtbot):
