@@ -155,21 +155,26 @@ def state_dict_of(obj: Any, preferred_keys: tuple[str, ...] = ("state_dict", "mo
     raise CheckpointError("the checkpoint holds no state dict of tensors")
 
 
-def layout_problem(state: Mapping[str, Any], expected: Mapping[str, torch.Tensor]) -> str | None:
-    """One line saying how ``state`` differs from the ``expected`` state dict (names, then shapes), or None."""
+def layout_problem(state: Mapping[str, Any], expected: Mapping[str, torch.Tensor], *, quote: bool = False) -> str | None:
+    """One line saying how ``state`` differs from the ``expected`` state dict (names, then shapes), or None.
+
+    Every loader checks its layout here, so each refusal reads the same way; ``quote`` writes the
+    entries' names as Python strings ('a.b'), for messages that quote them.
+    """
+    name = repr if quote else str
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing entries (first: {missing[0]})")
+            parts.append(f"{len(missing)} missing entries (first: {name(missing[0])})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected entries (first: {unexpected[0]})")
+            parts.append(f"{len(unexpected)} unexpected entries (first: {name(unexpected[0])})")
         return ", ".join(parts)
     for key, ref in expected.items():
         value = state[key]
         if not isinstance(value, torch.Tensor):
-            return f"entry {key} is not a tensor"
+            return f"entry {name(key)} is not a tensor"
         if tuple(value.shape) != tuple(ref.shape):
-            return f"entry {key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}"
+            return f"entry {name(key)} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}"
     return None

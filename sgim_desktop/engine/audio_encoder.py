@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.checkpoints.safe_load import layout_problem, load_checkpoint, state_dict_of
 from sgim_desktop.errors import CheckpointError
 
 
@@ -42,17 +42,9 @@ def load_audio_encoder(path_or_state: str | Path | dict, device: str | torch.dev
     except CheckpointError as exc:
         raise CheckpointError(f"{name} is not an audio encoder checkpoint: {exc}") from exc
     model = AudioEncoder()
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{name} is not the audio encoder layout (resnet18_57.pth): "
-            f"{len(missing)} keys missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
-        )
-    bad = [k for k, v in expected.items() if tuple(sd[k].shape) != tuple(v.shape)]
-    if bad:
-        raise CheckpointError(f"{name}: wrong tensor shapes for the audio encoder (e.g. {bad[0]}: {tuple(sd[bad[0]].shape)})")
+    problem = layout_problem(sd, model.state_dict())
+    if problem:
+        raise CheckpointError(f"{name} is not the audio encoder layout (resnet18_57.pth): {problem}")
     model.load_state_dict(sd, strict=True)
     return model.eval().requires_grad_(False).to(device)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from sgim_desktop.engine.audio_encoder import AudioEncoder
-from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.checkpoints.safe_load import layout_problem, load_checkpoint, state_dict_of
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 CLIP_ARCH = "ViT-B-32-quickgelu"
@@ -61,17 +61,9 @@ def load_clip(path_or_state: str | Path | dict, device: str | torch.device = "cp
     if sd and next(iter(sd)).startswith("module."):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     model = build_clip()
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{name} is not CLIP ViT-B/32 in open_clip/OpenAI naming: {len(missing)} keys missing "
-            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
-        )
-    bad = [k for k, v in expected.items() if tuple(sd[k].shape) != tuple(v.shape)]
-    if bad:
-        raise CheckpointError(f"{name}: not ViT-B/32 (e.g. {bad[0]} has shape {tuple(sd[bad[0]].shape)})")
+    problem = layout_problem(sd, model.state_dict())
+    if problem:
+        raise CheckpointError(f"{name} is not CLIP ViT-B/32 in open_clip/OpenAI naming: {problem}")
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     return model.eval().requires_grad_(False).to(device)
 

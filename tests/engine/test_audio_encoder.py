@@ -55,6 +55,16 @@ def test_a_checkpoint_of_another_layout_is_refused_with_one_line(tmp_path):
     assert "audio encoder" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_wrong_shape_is_named_with_the_shape_expected(tmp_path):
+    sd = dict(AudioEncoder().state_dict())
+    sd["conv.weight"] = torch.zeros(3, 1, 5, 5)
+    path = tmp_path / "wide.pth"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointError, match=r"not the audio encoder layout \(resnet18_57.pth\): entry conv.weight has "
+                                              r"shape \(3, 1, 5, 5\), expected \(3, 1, 3, 3\)$"):
+        load_audio_encoder(path)
+
+
 def test_a_truncated_checkpoint_is_refused(tmp_path):
     path = tmp_path / "cut.pth"
     torch.save(rule_weighted_audio_encoder().state_dict(), path)

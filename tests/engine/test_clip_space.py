@@ -43,6 +43,14 @@ def test_a_non_clip_state_dict_is_refused(tmp_path):
         load_clip(path)
 
 
+def test_a_clip_missing_an_entry_says_which(tmp_path, rule_clip):
+    sd = dict(rule_clip.state_dict())
+    del sd["visual.proj"]
+    with pytest.raises(CheckpointError, match=r"not CLIP ViT-B/32 in open_clip/OpenAI naming: 1 missing entries "
+                                              r"\(first: visual.proj\)$"):
+        load_clip(sd)
+
+
 @pytest.fixture(scope="module")
 def space(rule_clip, rule_audio_encoder):
     return ClipSpace(rule_clip, rule_audio_encoder)

@@ -239,6 +239,15 @@ def test_a_missing_entry_is_refused(tmp_path, g64):
     assert_one_line_error(exc, str(path), NOT_A_GENERATOR, "'convs.3.noise.weight'")
 
 
+def test_a_refusal_reads_like_every_other_loaders(g64):
+    """The layout is checked by checkpoints.safe_load.layout_problem, as for the other models."""
+    state = g64.state_dict()
+    state["stray.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as exc:
+        load_generator({"g_ema": state})
+    assert_one_line_error(exc, NOT_A_GENERATOR, "of size 64, channel multiplier 2: 1 unexpected entries (first: 'stray.weight')")
+
+
 def test_a_wrong_shape_is_refused(g64):
     state = g64.state_dict()
     state["to_rgbs.1.bias"] = torch.zeros(3)

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from sgim_desktop.checkpoints.safe_load import load_checkpoint
+from sgim_desktop.checkpoints.safe_load import layout_problem, load_checkpoint
 from sgim_desktop.engine.stylegan2.generator import MAX_SIZE, StyleGAN2Config, StyleGAN2Generator, freeze
 from sgim_desktop.errors import CheckpointError
 
@@ -26,10 +26,6 @@ def _describe(obj: Any) -> str:
             return f"found a state dict of {len(keys)} tensors ({shown})"
         return f"found a dict with keys {shown}" if keys else "found an empty dict"
     return f"found a {type(obj).__name__}"
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _generator_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
@@ -83,21 +79,10 @@ def load_generator(path_or_state: str | Path | Mapping[str, Any], *, device: str
     sd = _generator_state(obj, source)
     config = infer_config(sd, source)
     g = StyleGAN2Generator(config)
-    expected = g.state_dict()
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{_count(len(missing), 'entry', 'entries')} missing (e.g. {missing[0]!r})")
-        if unexpected:
-            parts.append(f"{_count(len(unexpected), 'unexpected entry', 'unexpected entries')} (e.g. {unexpected[0]!r})")
-        raise CheckpointError(f"{source} {_NOT_GENERATOR} of size {config.size}: {'; '.join(parts)}")
-    for key, value in expected.items():
-        if tuple(sd[key].shape) != tuple(value.shape):
-            raise CheckpointError(
-                f"{source} {_NOT_GENERATOR} of size {config.size}, channel multiplier {config.channel_multiplier}: "
-                f"{key!r} has shape {tuple(sd[key].shape)}, expected {tuple(value.shape)}"
-            )
+    problem = layout_problem(sd, g.state_dict(), quote=True)
+    if problem:
+        raise CheckpointError(
+            f"{source} {_NOT_GENERATOR} of size {config.size}, channel multiplier {config.channel_multiplier}: {problem}"
+        )
     g.load_state_dict(sd, strict=True)
     return freeze(g).to(device)
