@@ -1,7 +1,8 @@
 """What the window tells a person: a message bar above the picture (never modal) and the status line.
 
 Controllers speak through one ``Feedback``; a message may carry a button, whose action is the
-function given with it.
+function given with it, and a cause (``"photo"``, ``"sound-error"``...): when that cause is gone (the
+photo opened after all, a sound was read fine) its controller ``clear``s it, so no stale message stays.
 """
 
 from __future__ import annotations
@@ -62,25 +63,38 @@ class Feedback:
         self.bar = bar
         self.status_label = status
         self.messages: list[tuple[str, str]] = []
+        self.cause: str | None = None  # what the message shown is about
         self._on_action: Callable[[], object] | None = None
         bar.actionClicked.connect(self._action)
 
     def show_message(self, text: str, level: str = "info", action: str | None = None,
-                     on_action: Callable[[], object] | None = None) -> None:
-        """A message in the bar above the picture and in the status line; ``action`` labels a button."""
+                     on_action: Callable[[], object] | None = None, cause: str | None = None) -> None:
+        """A message in the bar above the picture and in the status line; ``action`` labels a button;
+        ``cause`` names what it is about, for ``clear``."""
         self.messages.append((level, text))
         self._on_action = on_action
+        self.cause = cause
         self.bar.show_message(text, level, action)
         self.status(text.splitlines()[0])
+
+    def showing(self, cause: str) -> bool:
+        return self.cause == cause and self.bar.isVisible()
+
+    def clear(self, *causes: str) -> None:
+        """What the message shown was about is settled: hide it (a message about something else stays)."""
+        if self.cause in causes:
+            self.hide()
 
     def status(self, text: str) -> None:
         self.status_label.setText(text)
 
     def hide(self) -> None:
+        self.cause = None
+        self._on_action = None
         self.bar.hide()
 
     def _action(self) -> None:
-        act, self._on_action = self._on_action, None
-        self.bar.hide()
+        act = self._on_action
+        self.hide()
         if act is not None:
             act()

@@ -279,8 +279,6 @@ class MainWindow(QMainWindow):
         self.mixer.advancedToggled.connect(self.prefs.save_advanced_open)
         self.models.identityChanged.connect(self.mixer.set_identity_available)
         self.history_list.picked.connect(self._history_picked)
-        self.waveform.playbackFailed.connect(lambda text: self.show_message(text, "error"))
-        self.recorder.failed.connect(lambda text: self.show_message(text, "error"))
         self.sounds.editWanted.connect(self.run_edit)
         self.edits.busyChanged.connect(self._update_actions)
         self.photos.busyChanged.connect(self._update_actions)

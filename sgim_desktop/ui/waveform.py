@@ -73,6 +73,7 @@ class WaveformView(QWidget):
 
     windowChanged = Signal(float)
     playbackFailed = Signal(str)
+    playbackStarted = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -260,6 +261,7 @@ class WaveformView(QWidget):
             return
         self.play_button.setText("Stop")
         self._play_timer.start()
+        self.playbackStarted.emit()
 
     def stop_playback(self) -> None:
         if self._play_timer.isActive():

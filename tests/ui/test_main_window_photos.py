@@ -148,6 +148,7 @@ def test_a_photo_without_a_face_offers_the_whole_picture(qtbot, rule_models, lab
     assert window.session.state.source is before and not window.is_opening_photo()
     assert window.message_bar.action.isVisible() and window.message_bar.action.text() == "Use the whole picture"
     window.message_bar.action.click()
+    assert window.message_bar.text() == "", "the offer is taken"
     qtbot.waitUntil(lambda: window.session.state.source.kind == "photo", timeout=120000)
     origin = window.session.state.source.photo
     assert origin.face is None and origin.aligned.alignment.kind == "centre"
@@ -239,6 +240,11 @@ def test_stop_during_the_inversion_keeps_the_picture_as_it_was(qtbot, rule_model
     assert f"Stopped opening astronaut.png after {done} of 500 steps" in window.message_bar.text()
     assert np.array_equal(qimage_array(window.canvas.source_image()), picture) and not window.canvas.has_edit()
     assert window.worker.is_running()
+    window.mixer.invert_steps.setValue(1)
+    window.open_paths([str(ASTRONAUT)])
+    assert window.message_bar.text() == "", "the stop is past once the photo is opened again"
+    qtbot.waitUntil(lambda: window.session.state.source.kind == "photo", timeout=120000)
+    assert window.message_bar.text() == "" and "ready to edit" in window.status_label.text()
 
 
 def test_damaged_photos_are_messages_and_nothing_is_lost(qtbot, rule_models, labels_file, tmp_path):

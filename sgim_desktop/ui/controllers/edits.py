@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressBar, QWidget
 
-from sgim_desktop.session import EditRecord, Session
+from sgim_desktop.session import EditRecord, Session, SessionState
 from sgim_desktop.ui.canvas import ImageCanvas
 from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.controllers.photos import PhotosController
@@ -19,6 +19,17 @@ from sgim_desktop.ui.worker_tasks.edit import EditTask
 from sgim_desktop.ui.worker import EngineWorker
 
 BusyPolicy = Literal["ask", "queue", "replace"]
+
+
+def not_ready(state: SessionState) -> str | None:
+    """What an edit of ``state`` lacks, in words (a picture, a sound or a text), or None."""
+    if state.source is None:
+        return "There is no picture yet: press New random or open a latent."
+    has_sound = any(c.weight > 0 for c in state.clips)
+    has_text = bool(state.settings.text.strip()) and state.settings.text_weight > 0
+    if not has_sound and not has_text:
+        return "Drop a sound (or record one, or type a text) first: the edit moves the picture toward it."
+    return None
 
 
 class EditsController(QObject):
@@ -50,6 +61,7 @@ class EditsController(QObject):
                              (worker.finished, self._finished), (worker.cancelled, self._cancelled),
                              (worker.failed, self._failed)):
             signal.connect(slot)
+        session.listeners.append(self._state_changed)
 
     def is_editing(self) -> bool:
         return self._running is not None
@@ -57,23 +69,17 @@ class EditsController(QObject):
     def run_edit(self) -> None:
         """Start an edit of the current picture toward the sounds and text; ask or queue if one runs."""
         state = self.session.state
-        if state.source is None:
-            self.feedback.show_message("There is no picture yet: press New random or open a latent.", "warning")
-            return
         if self.photos.is_opening():
             self.feedback.show_message(f"{self.photos.opening_name()} is still being opened: edit it when it is "
-                                       "ready, or press Stop.", "warning")
+                                       "ready, or press Stop.", "warning", cause="photo")
             return
-        missing = self.models.missing_for(state.source.generator_id)
-        if missing:
+        if state.source is not None and (missing := self.models.missing_for(state.source.generator_id)):
             self.models.offer(missing)
             return
-        has_sound = any(c.weight > 0 for c in state.clips)
-        has_text = bool(state.settings.text.strip()) and state.settings.text_weight > 0
-        if not has_sound and not has_text:
-            self.feedback.show_message("Drop a sound (or record one, or type a text) first: the edit moves the "
-                                       "picture toward it.", "warning")
+        if (lacking := not_ready(state)) is not None:
+            self.feedback.show_message(lacking, "warning", cause="edit-needs")
             return
+        assert state.source is not None
         task = EditTask(number=self.session.next_edit_number(), source=state.source, clips=state.clips,
                         settings=state.settings)
         if self._running is None:
@@ -84,6 +90,10 @@ class EditsController(QObject):
             self._replace(task)
         else:
             self._ask_busy(task)
+
+    def _state_changed(self, state: SessionState, reason: str) -> None:
+        if self.feedback.showing("edit-needs") and not_ready(state) is None:
+            self.feedback.clear("edit-needs")
 
     def stop(self) -> None:
         """Stop: the photo being opened if there is one, else the running edit."""
@@ -132,6 +142,7 @@ class EditsController(QObject):
         self.progress_bar.setVisible(True)
         self.canvas.set_busy_text("Starting…")
         self.feedback.status("Preparing the edit…")
+        self.feedback.clear("edit", "edit-needs")  # what an earlier edit left to say is past now
         self.busyChanged.emit()
         self.worker.submit(task)
 
@@ -205,12 +216,12 @@ class EditsController(QObject):
             kept = self.session.add_edit(kept)
             number = kept.number
             self.feedback.show_message(f"Edit stopped at step {kept.steps} of {kept.stopped_of}: its last preview "
-                                       f"is kept as edit {kept.number} (Undo takes it off).", "info")
+                                       f"is kept as edit {kept.number} (Undo takes it off).", "info", cause="edit")
         else:
             self.picture.show_again()
             if self._queued is None:
                 self.feedback.show_message(f"Edit stopped after {done} of {total} steps; the picture is as it "
-                                           "was.", "info")
+                                           "was.", "info", cause="edit")
         self.cancelled.emit(number, done)
         self._start_queued()
 
@@ -219,5 +230,5 @@ class EditsController(QObject):
             return
         self._end()
         self.picture.show_again()
-        self.feedback.show_message(f"The edit failed: {message}", "error")
+        self.feedback.show_message(f"The edit failed: {message}", "error", cause="edit")
         self._start_queued()

@@ -114,6 +114,7 @@ class PhotosController(QObject):
         if self._request is not None:
             self._request.cancel.set()
         self._request = request
+        self.feedback.clear("photo")  # an earlier photo's stop, failure or offer is past now
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setVisible(True)
         self.canvas.set_busy_text(f"Opening {request.name}…")
@@ -186,7 +187,7 @@ class PhotosController(QObject):
             why = (f"Faces cannot be looked for in {name}: {found.problem}." if found.problem
                    else f"No face was found in {name}.")
             self.feedback.show_message(f"{why} Edit the whole picture (its centre square) instead?", "warning",
-                                       "Use the whole picture", self.use_whole_photo)
+                                       "Use the whole picture", self.use_whole_photo, cause="photo")
             return
         chooser = FaceChooser(name, found.thumbnails, [f.describe() for f in found.faces], self.parent_widget)
         chooser.chosen.connect(lambda index: self._start(found.request.again(self.session.settings, face=index)))
@@ -206,6 +207,7 @@ class PhotosController(QObject):
         self.picture.remember_source(source, result.image)
         self.prefs.add_recent(request.path)
         self.session.set_source(source, f"Open photo {request.name}")
+        self.feedback.clear("photo")
         likeness = "" if origin.perceptual else " (pixel loss only: the LPIPS models in Tools ▸ Models make it closer)"
         self.feedback.status(f"{origin.describe()} is ready to edit: {result.steps} steps, "
                              f"{origin.psnr:.1f} dB{likeness}")
@@ -215,11 +217,12 @@ class PhotosController(QObject):
             return
         self._end()
         self.feedback.show_message(f"Stopped opening {request.name} after {done} of "
-                                   f"{request.settings.invert_steps} steps; the picture is as it was.", "info")
+                                   f"{request.settings.invert_steps} steps; the picture is as it was.", "info",
+                                   cause="photo")
         self.cancelled.emit(request, done)
 
     def _failed(self, task: object, message: str) -> None:
         if self._current(task) is None:
             return
         self._end()
-        self.feedback.show_message(f"Could not open the photo: {message}", "error")
+        self.feedback.show_message(f"Could not open the photo: {message}", "error", cause="photo")

@@ -49,6 +49,10 @@ class SoundsController(QObject):
         remove_button.clicked.connect(self._remove_selected)
         waveform.windowChanged.connect(self._window_moved)
         recorder.recorded.connect(lambda sound: self.open([(None, sound)], "replace", recorder.record_and_edit()))
+        recorder.failed.connect(lambda text: feedback.show_message(text, "error", cause="recorder"))
+        recorder.recordingChanged.connect(self._recording_changed)
+        waveform.playbackFailed.connect(lambda text: feedback.show_message(text, "error", cause="playback"))
+        waveform.playbackStarted.connect(lambda: feedback.clear("playback"))
         mixer.clipWeightChanged.connect(self._weight_changed)
         models.loaded.connect(self.hear_selected)
         worker.finished.connect(self._finished)
@@ -144,6 +148,10 @@ class SoundsController(QObject):
         self.waveform.set_heard(None)
         self._hear_timer.start()
 
+    def _recording_changed(self, recording: bool) -> None:
+        if recording:
+            self.feedback.clear("recorder")  # the microphone works now
+
     def _weight_changed(self, weight: float) -> None:
         if not self._syncing and self.selected:
             self.session.update_clip(self.selected, weight=weight)
@@ -159,7 +167,9 @@ class SoundsController(QObject):
     def _opened(self, task: OpenSoundsTask, opened: OpenedSounds) -> None:
         clips, errors = opened.clips, opened.errors
         if errors:
-            self.feedback.show_message("\n".join(errors), "error")
+            self.feedback.show_message("\n".join(errors), "error", cause="sound-error")
+        elif clips:
+            self.feedback.clear("sound-error")  # these were read fine: an earlier failure is past
         if not clips:
             return
         for clip in clips:
@@ -181,4 +191,4 @@ class SoundsController(QObject):
             self.waveform.set_heard([])
             self.feedback.status(f"Could not listen to the sound: {message}")
         elif isinstance(task, OpenSoundsTask):
-            self.feedback.show_message(f"Could not read the sound: {message}", "error")
+            self.feedback.show_message(f"Could not read the sound: {message}", "error", cause="sound-error")
