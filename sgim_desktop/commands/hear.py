@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-from sgim_desktop.commands.common import add_checkpoint_arg, checkpoint_path, pick_device
+from sgim_desktop.commands.common import TerminalProgress, add_checkpoint_arg, checkpoint_path, pick_device
 
 HELP = "print the labels closest to a sound in CLIP space (zero-shot)"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a sound file (WAV, FLAC, OGG, MP3, ...)")
-    p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="start of the ~10 s window heard")
+    p.add_argument("--start", type=float, default=None, metavar="SEC",
+                   help="start of the ~10 s window heard (default: the loudest window)")
     p.add_argument("--average", action="store_true", help="embed a long sound as the average of all its windows")
     p.add_argument("--top", type=int, default=5, metavar="K")
     p.add_argument("--labels", default="vggsound", metavar="FILE|esc50|vggsound", help="a label list, one per line")
@@ -25,29 +28,27 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgim_desktop.engine import audio
-    from sgim_desktop.engine.audio_encoder import load_audio_encoder
-    from sgim_desktop.engine.clip_space import ClipSpace, load_clip
-    from sgim_desktop.engine.label_cache import hear_cached
-    from sgim_desktop.engine.labels import load_labels
+    from sgim_desktop.engine.decode import decode
 
-    labels = load_labels(args.labels)
-    sound = audio.decode(args.file)
-    device = pick_device(args.device)
-    encoder = load_audio_encoder(checkpoint_path(args.audio_encoder, "audio_encoder"), device)
-    clip_file = checkpoint_path(args.clip, "clip")
-    clip = load_clip(clip_file, device)
-    space = ClipSpace(clip, encoder, device)
-    prep = audio.prepare(sound)
-    if args.average:
-        emb = space.encode_sound(audio.encoder_inputs_all_windows(prep), average=True)
-    else:
-        emb = space.encode_sound(audio.encoder_input(prep, args.start))
-    heard = hear_cached(space, clip_file, emb[0], labels, top_k=args.top, template=args.template)
+    sound = decode(args.file)  # before torch loads: a file that cannot be heard is refused at once
+    from sgim_desktop.engine import api
+
+    labels = api.load_labels(args.labels)
+    bar = TerminalProgress("reading the whole sound")
+    opened = api.open_sound(sound, progress=lambda done, total: bar(SimpleNamespace(step=done, total=total)))
+    start = opened.loudest_start_s if args.start is None else args.start
+    warnings = [*sound.warnings, *opened.prepared.warnings, *([] if args.average else api.window_warnings(opened, start))]
+    notes = [f"warning: {w}" for w in warnings] + ([f"note: {api.average_note(opened)}"] if args.average else [])
+    for line in notes if sys.stderr is not None else ():
+        print(line, file=sys.stderr)
+    space = api.load_clip_space(checkpoint_path(args.clip, "clip"),
+                                checkpoint_path(args.audio_encoder, "audio_encoder"), pick_device(args.device))
+    pick = api.SoundPick(opened.prepared, start, average=args.average)
+    heard = api.hear_in(space, pick, labels, top_k=args.top, template=args.template)
     if args.json:
         print(json.dumps({
             "file": str(Path(args.file)),
-            "start_s": audio.start_frame_for(args.start, prep.total_frames) * audio.HOP / audio.SAMPLE_RATE,
+            "start_s": api.window_start_s(opened, start),
             "duration_s": round(sound.duration_s, 3),
             "top": [{"label": h.label, "probability": h.probability, "cosine": h.cosine} for h in heard],
         }))

@@ -9,7 +9,7 @@ cache) is assembled here once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 
 from sgim_desktop.engine import audio
 from sgim_desktop.engine.audio import Sound
-from sgim_desktop.engine.clip_space import Heard
+from sgim_desktop.engine.clip_space import ClipSpace, Heard
 from sgim_desktop.engine.device import pick_device
 from sgim_desktop.engine.edit import (
     EditModels,
@@ -42,7 +42,7 @@ from sgim_desktop.errors import BadInputError, CheckpointError
 __all__ = [
     "EditModels", "EditPlan", "EditRun", "face_encoder_specs", "Heard", "InvertRun", "ModelCache", "ModelFiles", "OpenedSound",
     "PhotoPlan", "Picture", "PreparedPhoto", "Sound", "SoundPick", "blend", "build_targets", "edit_request", "encode_face",
-    "hear", "inversion_request", "load_latent", "load_models", "open_sound", "pick_device", "prepare_photo",
+    "hear", "hear_in", "load_clip_space", "window_warnings", "window_start_s", "average_note", "inversion_request", "load_latent", "load_models", "open_sound", "pick_device", "prepare_photo",
     "render", "render_source", "render_strength", "save_latent", "source_latent", "start_edit",
     "start_inversion", "side_by_side", "write_image", "write_latent",
 ]
@@ -79,16 +79,12 @@ class ModelCache:
                           identity=self._load_identity(files, device))
 
     def _load_space(self, files: ModelFiles, device: str):
-        from sgim_desktop.engine.audio_encoder import load_audio_encoder
-        from sgim_desktop.engine.clip_space import ClipSpace, load_clip
-
         if files.clip is None or files.audio_encoder is None:
             return None
         key = (Path(files.clip), Path(files.audio_encoder), device)
         if self._space is None or self._space[0] != key:
             self._space = None
-            space = ClipSpace(load_clip(files.clip, device), load_audio_encoder(files.audio_encoder, device), device)
-            self._space = (key, space)
+            self._space = (key, load_clip_space(files.clip, files.audio_encoder, device))
         return self._space[1]
 
     def _load_identity(self, files: ModelFiles, device: str):
@@ -106,13 +102,32 @@ class ModelCache:
 # -- sounds and targets ----------------------------------------------------------------------------
 
 
-def open_sound(source: str | Path | Sound) -> OpenedSound:
-    """Decode (a path) and prepare a sound once; a long one starts at its loudest ~10 s window."""
+def open_sound(source: str | Path | Sound, progress: Callable[[int, int], None] | None = None) -> OpenedSound:
+    """Decode (a path) and prepare a sound once; a long one starts at its loudest ~10 s window.
+
+    ``warnings`` says what the person should know: a file cut short, cleaned samples, silence.
+    """
     sound = audio.decode(source) if not isinstance(source, Sound) else source
-    prepared = audio.prepare(sound)
-    warnings = tuple(getattr(prepared, "warnings", ()) or ()) + tuple(getattr(sound, "warnings", ()) or ())
-    return OpenedSound(sound=sound, prepared=prepared, loudest_start_s=audio.loudest_start_s(prepared),
-                       warnings=warnings)
+    prepared = audio.prepare(sound, progress=progress)
+    start = audio.loudest_start_s(prepared)
+    warnings = (*sound.warnings, *prepared.warnings, *audio.window_warnings(prepared, start))
+    return OpenedSound(sound=sound, prepared=prepared, loudest_start_s=start, warnings=tuple(warnings))
+
+
+def window_warnings(opened: OpenedSound, start_s: float) -> list[str]:
+    """A note when the ~10 s window heard from ``start_s`` is silent."""
+    return audio.window_warnings(opened.prepared, start_s)
+
+
+def window_start_s(opened: OpenedSound, start_s: float) -> float:
+    """Where the window heard from ``start_s`` really starts (snapped to the encoder's frames, clamped)."""
+    prep = opened.prepared
+    return audio.start_frame_for(start_s, prep.total_frames) * audio.HOP / audio.SAMPLE_RATE
+
+
+def average_note(opened: OpenedSound) -> str:
+    """What averaging all the windows of a long sound costs, in a line to show before doing it."""
+    return audio.average_note(opened.prepared)
 
 
 def _needs_space(models: EditModels, what: str):
@@ -141,11 +156,33 @@ def build_targets(models: EditModels, sounds: Sequence[SoundPick] = (), text: st
     return targets
 
 
-def hear(models: EditModels, pick: SoundPick, labels: list[str], top_k: int = 5) -> list[Heard]:
-    """The labels nearest to what the audio encoder hears in the picked window."""
-    space = _needs_space(models, "hearing")
+def load_clip_space(clip: Path, audio_encoder: Path, device: str = "auto") -> ClipSpace:
+    """CLIP and the audio encoder alone: what hearing a sound needs (no generator)."""
+    from sgim_desktop.engine.audio_encoder import load_audio_encoder
+    from sgim_desktop.engine.clip_space import load_clip
+
+    device = pick_device(device)
+    space = ClipSpace(load_clip(clip, device), load_audio_encoder(audio_encoder, device), device)
+    space.clip_file = Path(clip)
+    return space
+
+
+def hear_in(space: ClipSpace, pick: SoundPick, labels: list[str], top_k: int = 5,
+            template: str = "{}") -> list[Heard]:
+    """The labels nearest to what the audio encoder hears in the picked window (or the average of all).
+
+    The labels' text embeddings come from the on-disk cache when CLIP came from a file."""
     emb = space.encode_sound(encoder_input(pick), average=pick.average)
-    return space.hear(emb[0], labels, top_k=top_k)
+    if space.clip_file is not None:
+        from sgim_desktop.engine.label_cache import hear_cached
+
+        return hear_cached(space, space.clip_file, emb[0], labels, top_k=top_k, template=template)
+    return space.hear(emb[0], labels, top_k=top_k, template=template)
+
+
+def hear(models: EditModels, pick: SoundPick, labels: list[str], top_k: int = 5) -> list[Heard]:
+    """``hear_in`` with the edit models' CLIP space."""
+    return hear_in(_needs_space(models, "hearing"), pick, labels, top_k)
 
 
 # -- edits -----------------------------------------------------------------------------------------
@@ -289,3 +326,107 @@ def load_face_encoder(path: str | Path, device: str) -> torch.nn.Module:
     from sgim_desktop.engine.e4e import load_e4e
 
     return load_e4e(path, device)
+
+
+# -- instant edits and live mode (issue 18) -------------------------------------------------------------
+
+
+def directions_files(generator_file: str | Path) -> tuple[Path, Path]:
+    """Where a generator's directions live (beside it) and where an interrupted build keeps its work."""
+    from sgim_desktop.engine.directions import default_path, partial_path
+
+    out = default_path(generator_file)
+    return out, partial_path(out)
+
+
+def check_directions(generator_file: str | Path) -> None:
+    """Read the directions beside the generator; CheckpointError (one line) when absent, damaged or another's."""
+    from sgim_desktop.engine.directions_file import file_sha256, read_directions
+
+    read_directions(directions_files(generator_file)[0], file_sha256(generator_file))
+
+
+def load_directions(models: EditModels, generator_file: str | Path):
+    """The generator's directions, checked against it and the CLIP loaded, on the models' device."""
+    from sgim_desktop.engine.directions_file import clip_fingerprint, file_sha256, read_directions
+
+    clip = clip_fingerprint(models.space.clip) if models.space is not None else None
+    return read_directions(directions_files(generator_file)[0], file_sha256(generator_file), clip).to(models.device)
+
+
+def build_directions(models: EditModels, generator_file: str | Path, settings=None,
+                     cancel: threading.Event | None = None):
+    """The one-off precompute as a run (BuildStep per unit of work, cancel between units, resumable)."""
+    from sgim_desktop.engine import speed
+    from sgim_desktop.engine.directions import build_directions as _build
+
+    space = _needs_space(models, "building directions")
+    dtype = speed.fast_convolution_dtype(models.device, models.generator.config.size)
+    return _build(models, space.clip, generator_file, settings=settings, cancel=cancel, conv_dtype=dtype)
+
+
+def channels_for(disentangle: float, n_latent: int) -> int | None:
+    """The latent channels that move when ``disentangle`` (0 to below 1) of them are kept still; None: all."""
+    if not 0 <= disentangle < 1:
+        raise BadInputError("disentanglement is the share of channels kept still: at least 0 and below 1")
+    return None if disentangle == 0 else max(1, round((1 - disentangle) * n_latent * 512))
+
+
+def instant_params(models: EditModels, plan: EditPlan, strength: float = 1.0, disentangle: float = 0.0):
+    """The instant edit's knobs: the sliders, and the mix of sound and text as the plan says."""
+    from sgim_desktop.engine.instant import InstantParams
+
+    return InstantParams(strength=strength, channels=channels_for(disentangle, models.generator.config.n_latent),
+                         mix_mode=plan.mix_mode, split_layer=plan.split_layer)
+
+
+def instant_latent(models: EditModels, directions, source: torch.Tensor, targets: list[TargetSpec], params):
+    """The edited latent: two small products once the targets are embedded (strength 0: the source)."""
+    from sgim_desktop.engine.instant import instant_latent as _instant_latent
+
+    return _instant_latent(models, directions, source, targets, params)
+
+
+def quick_render(models: EditModels, latent: torch.Tensor, resolution: int | None = None) -> np.ndarray:
+    """A picture for the screen, about twice as fast as ``render`` (``resolution``: stop the generator there)."""
+    from sgim_desktop.engine.instant import quick_render as _quick_render
+
+    return _quick_render(models, latent, resolution)
+
+
+def start_refine(models: EditModels, picture: Picture, targets: list[TargetSpec], plan: EditPlan,
+                 start: torch.Tensor, cancel: threading.Event | None = None) -> EditRun:
+    """The paper's loop from an instant latent, its L2 term still anchored at the picture's source."""
+    from sgim_desktop.engine.instant import start_refine as _start_refine
+
+    _needs_space(models, "refining")
+    return _start_refine(models, edit_request(picture, targets, plan), start, cancel)
+
+
+def live_engine(models: EditModels, directions, source: torch.Tensor, params, extra_targets: Sequence[TargetSpec] = (),
+                preview: int = 128, follow_loudness: bool = False):
+    """Live mode's update: a buffer of sound -> target -> latent step -> a preview at ``preview`` px."""
+    from sgim_desktop.engine.live import LiveEngine
+
+    return LiveEngine(models, directions, source, params, extra_targets=extra_targets, preview=preview,
+                      follow_loudness=follow_loudness)
+
+
+def live_loop(engine, sample_rate: int, interval: float):
+    """A ring buffer of the stream's last ~10 s and the loop that re-encodes it every ``interval`` s."""
+    from sgim_desktop.engine.live import LiveLoop, RingBuffer
+
+    return LiveLoop(engine, RingBuffer(sample_rate), interval=interval)
+
+
+def latest_frame():
+    """A one-frame mailbox: a new frame replaces an unread one (stale frames are dropped, never queued)."""
+    from sgim_desktop.engine.live import LatestFrame
+
+    return LatestFrame()
+
+
+def likeness_db(image: np.ndarray, target: np.ndarray) -> float:
+    """PSNR (dB) of a rendering against the square it should reproduce (both HxWx3 uint8)."""
+    err = float(np.mean((image.astype(np.float64) - target.astype(np.float64)) ** 2))
+    return float("inf") if err <= 0 else float(10.0 * np.log10(255.0**2 / err))

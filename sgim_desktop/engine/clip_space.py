@@ -103,6 +103,7 @@ class ClipSpace:
         self.audio_encoder = audio_encoder.to(self.device).eval().requires_grad_(False)
         self._tokenizer = None
         self._text_cache: dict[str, torch.Tensor] = {}
+        self.clip_file: Path | None = None  # where CLIP came from, when from a file: keys the label cache
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         if self._tokenizer is None:
