@@ -72,7 +72,7 @@ CASES: dict[str, tuple[str, Callable[[Path], None], int]] = {
     "10^9 frames declared": ("billion.wav", _lying(44100, declared=2 * 10**9), 0),
     "65,535 channels": ("channels65535.wav", _lying(44100, channels=65535, frames=65535 * 2), 2),
     "truncated data": ("truncated.wav", _truncated, 0),
-    "NaN and inf samples": ("nan.wav", _floats(_nan_and_inf()), 0),
+    "NaN and inf samples": ("not-numbers.wav", _floats(_nan_and_inf()), 0),
     "1e30 samples": ("huge.wav", _floats(np.full(44100 * 2, 1e30, dtype=np.float32)), 0),
     "float max samples": ("fmax.wav", _floats(np.tile(np.float32([3.4e38, -3.4e38]), 44100)), 0),
 }
