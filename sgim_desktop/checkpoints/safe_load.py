@@ -12,6 +12,7 @@ Messages are in our own words: torch's text would tell a person to load the file
 from __future__ import annotations
 
 import argparse
+import pathlib
 import pickle
 import re
 import zipfile
@@ -23,7 +24,10 @@ import torch
 
 from sgim_desktop.errors import CheckpointError
 
-_ALLOWED_GLOBALS: list[Any] = [argparse.Namespace]
+# Plain data some public checkpoints pickle beside their tensors: rosinality's training Namespace, and
+# e4e's options, whose experiment folder is a path. Rebuilding either runs no code of the file's.
+_ALLOWED_GLOBALS: list[Any] = [argparse.Namespace, pathlib.PurePosixPath, pathlib.PosixPath,
+                               pathlib.PureWindowsPath, pathlib.WindowsPath]
 # integer tensors a checkpoint may hold besides its weights: batch-norm counters, optimiser steps
 _COUNTER_NAMES = ("num_batches_tracked", "step")
 

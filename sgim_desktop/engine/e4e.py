@@ -131,11 +131,10 @@ def _read(path_or_checkpoint: str | Path | Mapping[str, Any]) -> tuple[Mapping[s
         return load_checkpoint(path_or_checkpoint), source
     except NotPlainWeightsError as exc:
         raise CheckpointError(
-            f"{exc}. An e4e checkpoint needs only its 'state_dict' and 'latent_avg'; the rest (usually 'opts') "
-            "holds Python objects sgim-desktop will not unpickle. If you trust the file, load it yourself "
-            f"(c = torch.load('{Path(source).name}', weights_only=False)), keep those two entries "
-            "(torch.save({'state_dict': c['state_dict'], 'latent_avg': c['latent_avg']}, 'e4e_plain.pt')) "
-            f"and import that: sgim-desktop models import {E4E_ID} e4e_plain.pt"
+            f"{exc}. An e4e checkpoint needs only its 'state_dict' and 'latent_avg'; the rest of this one "
+            "holds Python objects, and sgim-desktop never runs code from a checkpoint. Get the published "
+            f"file (sgim-desktop models download {E4E_ID}) or import a copy that holds only those two entries "
+            f"(sgim-desktop models import {E4E_ID} FILE)"
         ) from None
 
 

@@ -179,16 +179,33 @@ def test_a_single_mean_latent_is_spread_over_every_layer() -> None:
     assert enc.latent_avg.shape == (8, 512) and torch.equal(enc.latent_avg[5], avg)
 
 
+class Opaque:
+    """Stands for any object a file may pickle beside its weights."""
+
+
 def test_opts_that_are_not_plain_values_are_refused_with_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "e4e_ffhq_encode.pt"
     # a tiny state dict: the refusal comes before any layout check
     torch.save({"state_dict": {"encoder.latlayer1.weight": torch.zeros(1)}, "latent_avg": torch.zeros(18, 512),
-                "opts": {"exp_dir": pathlib.PurePosixPath("experiments")}}, path)
+                "opts": {"exp_dir": "experiments", "hook": Opaque()}}, path)
     with pytest.raises(CheckpointError) as info:
         load_e4e(path)
     message = str(info.value)
-    assert "not plain weights" in message and "PurePosixPath" in message
-    assert "e4e_plain.pt" in message and "sgim-desktop models import e4e-ffhq-encode" in message
+    assert "not plain weights" in message and "Opaque" in message
+    assert "sgim-desktop models download e4e-ffhq-encode" in message
+    assert "sgim-desktop models import e4e-ffhq-encode" in message
+    assert "weights_only" not in message and "torch.load" not in message
+
+
+def test_options_whose_folders_are_paths_load_as_plain_data(tmp_path: Path) -> None:
+    """e4e's published file pickles its experiment folder as a path: data, not code, so it loads."""
+    from sgim_desktop.checkpoints.safe_load import load_checkpoint
+
+    path = tmp_path / "e4e_ffhq_encode.pt"
+    torch.save({"state_dict": {}, "latent_avg": torch.zeros(18, 512),
+                "opts": {"exp_dir": pathlib.PurePosixPath("experiments"), "out": pathlib.Path("x")}}, path)
+    loaded = load_checkpoint(path)
+    assert loaded["opts"]["exp_dir"] == pathlib.PurePosixPath("experiments")
 
 
 # --- the encoder's latent as the inversion's start ---------------------------------------------
