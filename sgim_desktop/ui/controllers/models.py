@@ -16,7 +16,7 @@ from sgim_desktop.ui.worker import EngineWorker
 from sgim_desktop.ui.worker_tasks.models import LoadModelsTask
 
 WELCOME = ("Welcome! Before it can edit, sgim-desktop needs a few models (downloaded once). "
-           "Check their licences below, then press 'Download missing'.")
+           "Check their licences below, then press Get beside the task you want.")
 
 
 class ModelsController(QObject):
