@@ -12,6 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
+from sgim_desktop.ui.labels import WrappingLabel
+
 
 class MessageBar(QFrame):
     """A strip above the picture for messages a person must see: not modal, closes with its button."""
@@ -23,9 +25,8 @@ class MessageBar(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("messageBar")
-        self.label = QLabel()
+        self.label = WrappingLabel()
         self.label.setObjectName("messageText")
-        self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.action = QPushButton()
         self.action.setVisible(False)

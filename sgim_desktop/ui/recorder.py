@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from sgim_desktop import audio_io
 from sgim_desktop.errors import BadInputError
+from sgim_desktop.ui.labels import WrappingLabel
 
 if TYPE_CHECKING:
     from sgim_desktop.engine.sound import Sound
@@ -79,8 +80,7 @@ class RecorderPanel(QWidget):
         self.time_label = QLabel("0:00.0")
         self.edit_check = QCheckBox("Edit when recording stops")
         self.edit_check.setToolTip("Start the edit with the new recording as soon as it stops")
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
+        self.status_label = WrappingLabel("")
 
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QScrollBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from sgim_desktop import audio_io
 from sgim_desktop.engine.sound import WINDOW_SECONDS, Sound
@@ -29,6 +29,7 @@ from sgim_desktop.ui.envelope import (
     render_columns,
     ruler_label,
 )
+from sgim_desktop.ui.labels import ElidedLabel
 
 MIN_VIEW_SAMPLES = 64
 ZOOM_STEP = 1.5
@@ -101,11 +102,11 @@ class WaveformView(QWidget):
         self.zoom_fit_button = QToolButton(text="Fit")
         self.zoom_fit_button.setToolTip("Show the whole sound (0)")
         self.zoom_fit_button.clicked.connect(self.zoom_fit)
-        self.info_label = QLabel("no sound")
+        self.info_label = ElidedLabel("no sound")
         self.canvas = _Canvas(self)
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
         self.scrollbar.valueChanged.connect(self._scrolled)
-        self.heard_label = QLabel(format_heard([]))
+        self.heard_label = ElidedLabel(format_heard([]))
         self.heard_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         bar = QHBoxLayout()

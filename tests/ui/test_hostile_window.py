@@ -5,6 +5,10 @@ whose decoding needed a warning.
 
 from __future__ import annotations
 
+import shutil
+
+from PySide6.QtWidgets import QLabel
+
 from tests.conftest import SAMPLE_AUDIO
 from tests.ui.conftest import drop_files
 
@@ -47,3 +51,32 @@ def test_a_microphone_failure_stops_being_said_once_a_recording_starts(bare_wind
     assert "the microphone is busy" in bare_window.message_bar.text()
     bare_window.recorder.recordingChanged.emit(True)
     assert bare_window.message_bar.text() == ""
+
+
+# -- long labels -----------------------------------------------------------------------------------------
+
+
+def test_long_labels_neither_widen_the_window_nor_squeeze_the_sounds_list(bare_window, qtbot, tmp_path):
+    w = bare_window
+    w.resize(1100, 800)
+    qtbot.wait(20)
+    narrowest = w.minimumSizeHint().width()
+    long_name = tmp_path / ("a-very-long-recording-name-" * 8 + ".wav")
+    shutil.copy(RAIN, long_name)
+    drop_files(w, [long_name])
+    qtbot.waitUntil(lambda: len(w.session.state.clips) == 1, timeout=20000)
+    heard = [("x" * 500, 0.5), ("rain", 0.25)]
+    w.waveform.set_heard(heard)
+    w.waveform.info_label.setText("i" * 500)
+    w.show_message("Could not read " + "y" * 500, "error")
+    w.recorder.status_label.setText("z" * 500)
+    w.set_status("s" * 500)
+    w.resize(1100, 800)
+    qtbot.wait(20)
+    assert w.minimumSizeHint().width() <= narrowest and w.width() == 1100
+    assert w.sound_list.width() >= 150
+    full = "hears: " + "x" * 500 + " 50%, rain 25%"
+    assert w.waveform.heard_text() == full and w.waveform.heard_label.toolTip() == full
+    shown = QLabel.text(w.waveform.heard_label)
+    assert shown.endswith("…") and w.waveform.heard_label.fontMetrics().horizontalAdvance(shown) <= w.waveform.width()
+    assert w.message_bar.text() == "Could not read " + "y" * 500
