@@ -8,8 +8,8 @@ emitted (``recorded``) before the reason (``failed``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from sgim_desktop import audio_io
+from sgim_desktop.engine.sound import Sound, describe_duration
 from sgim_desktop.errors import BadInputError
 from sgim_desktop.ui.labels import WrappingLabel
 
-if TYPE_CHECKING:
-    from sgim_desktop.engine.sound import Sound
-
 METER_FLOOR_DB = -60.0
+SHORTEST_RECORDING_S = 1.0
+_PEAK_BLOCK = 1 << 20
 
 
 def level_to_meter(level: float) -> int:
@@ -39,6 +39,20 @@ def level_to_meter(level: float) -> int:
         return 0
     db = 20.0 * math.log10(min(1.0, level))
     return int(round(100.0 * max(0.0, 1.0 - db / METER_FLOOR_DB)))
+
+
+def weak_recording(sound: Sound) -> str | None:
+    """Why a recording is unlikely to be the one meant (under a second, or silent: nothing above the
+    meter's floor), in words; None for a usable one. Read a block at a time: no copy of a long take."""
+    reasons = []
+    if sound.duration_s < SHORTEST_RECORDING_S:
+        reasons.append(f"only {describe_duration(sound.duration_s)} long")
+    samples = sound.samples
+    peak = max((float(np.abs(samples[i:i + _PEAK_BLOCK]).max(initial=0.0))
+                for i in range(0, len(samples), _PEAK_BLOCK)), default=0.0)
+    if not peak >= 10.0 ** (METER_FLOOR_DB / 20.0):
+        reasons.append(f"silent (nothing above {METER_FLOOR_DB:.0f} dB)")
+    return " and ".join(reasons) or None
 
 
 class RecorderPanel(QWidget):

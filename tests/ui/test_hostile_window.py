@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
+import pytest
 from PySide6.QtWidgets import QLabel
 
+from sgim_desktop.engine.sound import Sound
 from tests.conftest import SAMPLE_AUDIO
-from tests.ui.conftest import drop_files
+from tests.ui.conftest import click, drop_files, open_box
 
 RAIN = SAMPLE_AUDIO / "raining.wav"
 
@@ -80,3 +83,50 @@ def test_long_labels_neither_widen_the_window_nor_squeeze_the_sounds_list(bare_w
     shown = QLabel.text(w.waveform.heard_label)
     assert shown.endswith("…") and w.waveform.heard_label.fontMetrics().horizontalAdvance(shown) <= w.waveform.width()
     assert w.message_bar.text() == "Could not read " + "y" * 500
+
+
+# -- weak recordings ------------------------------------------------------------------------------------
+
+
+def recording(seconds: float, amplitude: float, rate: int = 44100) -> Sound:
+    t = np.arange(int(seconds * rate)) / rate
+    return Sound(samples=(amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sample_rate=rate,
+                 name="recording")
+
+
+@pytest.fixture
+def rain_window(bare_window, qtbot):
+    drop_files(bare_window, [RAIN])
+    qtbot.waitUntil(lambda: len(bare_window.session.state.clips) == 1, timeout=20000)
+    return bare_window
+
+
+def test_a_short_silent_recording_asks_and_keep_leaves_the_good_sound(rain_window, qtbot):
+    w = rain_window
+    rain = w.session.state.clips
+    with qtbot.assertNotEmitted(w.worker.finished, wait=500):
+        w.recorder.recorded.emit(recording(0.3, 0.0))
+        box = open_box(w, "weakRecordingQuestion")
+        assert box is not None and "only 0.30 s long and silent" in box.text() and "raining" in box.text()
+        click(box, "Keep raining")
+    assert w.session.state.clips == rain and not box.isVisible()
+    assert "was not used" in w.status_label.text()
+
+
+def test_a_short_silent_recording_replaces_the_sound_when_asked_to(rain_window, qtbot):
+    w = rain_window
+    w.recorder.recorded.emit(recording(3.0, 0.0))
+    box = open_box(w, "weakRecordingQuestion")
+    assert box is not None and "silent" in box.text() and "long" not in box.text()
+    click(box, "Use the new recording")
+    qtbot.waitUntil(lambda: w.session.state.clips[0].name == "recording", timeout=20000)
+    assert len(w.session.state.clips) == 1 and w.session.can_undo()
+
+
+def test_a_good_recording_or_one_into_an_empty_mix_is_used_without_asking(bare_window, qtbot):
+    w = bare_window
+    w.recorder.recorded.emit(recording(0.4, 0.0))
+    qtbot.waitUntil(lambda: len(w.session.state.clips) == 1, timeout=20000)
+    w.recorder.recorded.emit(recording(1.5, 0.3))
+    assert open_box(w, "weakRecordingQuestion") is None
+    qtbot.waitUntil(lambda: w.session.state.clips[0].sound.duration_s == 1.5, timeout=20000)

@@ -7,17 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPushButton
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMessageBox, QPushButton, QWidget
 
-from sgim_desktop.session import Session, SessionState
+from sgim_desktop.engine.sound import Sound
+from sgim_desktop.session import Session, SessionState, SoundClip
 from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.mixer import MixerPanel
-from sgim_desktop.ui.recorder import RecorderPanel
+from sgim_desktop.ui.recorder import SHORTEST_RECORDING_S, RecorderPanel, weak_recording
 from sgim_desktop.ui.settings import WindowSettings
-from sgim_desktop.ui.worker_tasks.sounds import Heard, HearTask, OpenedSounds, OpenSoundsTask, SoundMode
 from sgim_desktop.ui.waveform import WaveformView
 from sgim_desktop.ui.worker import EngineWorker
+from sgim_desktop.ui.worker_tasks.sounds import Heard, HearTask, OpenedSounds, OpenSoundsTask, SoundMode
 
 HEAR_DELAY_MS = 350
 
@@ -27,7 +28,7 @@ class SoundsController(QObject):
 
     def __init__(self, session: Session, worker: EngineWorker, models: ModelsController, sound_list: QListWidget,
                  remove_button: QPushButton, waveform: WaveformView, recorder: RecorderPanel, mixer: MixerPanel,
-                 feedback: Feedback, prefs: WindowSettings, parent: QObject | None = None):
+                 feedback: Feedback, prefs: WindowSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
         self.worker = worker
@@ -48,7 +49,9 @@ class SoundsController(QObject):
         sound_list.currentRowChanged.connect(self._clip_selected)
         remove_button.clicked.connect(self._remove_selected)
         waveform.windowChanged.connect(self._window_moved)
-        recorder.recorded.connect(lambda sound: self.open([(None, sound)], "replace", recorder.record_and_edit()))
+        self.recorder = recorder
+        self.parent_widget = parent
+        recorder.recorded.connect(self._recorded)
         recorder.failed.connect(lambda text: feedback.show_message(text, "error", cause="recorder"))
         recorder.recordingChanged.connect(self._recording_changed)
         waveform.playbackFailed.connect(lambda text: feedback.show_message(text, "error", cause="playback"))
@@ -147,6 +150,38 @@ class SoundsController(QObject):
         self.session.update_clip(self.selected, start_s=float(start_s))
         self.waveform.set_heard(None)
         self._hear_timer.start()
+
+    def _recorded(self, sound: Sound) -> None:
+        """A new recording replaces the mix; one that is silent or under a second asks first."""
+        edit_after = self.recorder.record_and_edit()
+        weak = weak_recording(sound)
+        clips = list(self.session.state.clips)
+        if weak is None or not any(c.sound.duration_s >= SHORTEST_RECORDING_S for c in clips):
+            self.open([(None, sound)], "replace", edit_after)
+        else:
+            self.ask_replace(sound, weak, clips, edit_after)
+
+    def ask_replace(self, sound: Sound, weak: str, kept: list[SoundClip], edit_after: bool) -> None:
+        """Ask whether a weak recording should replace the sounds in the mix (keeping them is the default)."""
+        names = ", ".join(c.describe() for c in kept)
+        box = QMessageBox(QMessageBox.Icon.Question, "Use this recording?",
+                          f"The new recording is {weak}: the encoder would hear little in it.\n\n"
+                          f"Replace {names} with it?", QMessageBox.StandardButton.NoButton, self.parent_widget)
+        box.setObjectName("weakRecordingQuestion")
+        keep = box.addButton("Keep " + (kept[0].name if len(kept) == 1 else "the sounds"),
+                             QMessageBox.ButtonRole.RejectRole)
+        replace_button = box.addButton("Use the new recording", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+
+        def answered(button: object) -> None:
+            if button is replace_button:
+                self.open([(None, sound)], "replace", edit_after)
+            else:
+                self.feedback.status(f"The recording ({weak}) was not used; {names} stay in the mix.")
+
+        box.buttonClicked.connect(answered)
+        box.open()
 
     def _recording_changed(self, recording: bool) -> None:
         if recording:
