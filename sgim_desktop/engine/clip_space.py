@@ -7,7 +7,10 @@ carries code and is refused.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,11 +28,43 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def build_clip() -> torch.nn.Module:
-    """The ViT-B/32 architecture with no weights fetched."""
+class _NoRandomWeightsNote(logging.Filter):
+    """open_clip says "No pretrained weights loaded... initialized randomly" for every build without a
+    download, although the weights are loaded right after: a false alarm in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+_INITS = ("normal_", "trunc_normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+          "xavier_normal_", "zeros_", "ones_", "constant_")
+
+
+@contextlib.contextmanager
+def _no_random_init() -> Iterator[None]:
+    """Layers keep their allocated (not drawn) values: every one is overwritten by a strict load next,
+    and drawing ~150 M random numbers first costs seconds of a 'hear'."""
+    saved = {name: getattr(torch.nn.init, name) for name in _INITS}
+    try:
+        for name in _INITS:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+
+
+def build_clip(random_init: bool = True) -> torch.nn.Module:
+    """The ViT-B/32 architecture with no weights fetched; ``random_init=False`` when a full load follows."""
     import open_clip
 
-    model = open_clip.create_model(CLIP_ARCH, pretrained=None, device="cpu")
+    quiet = _NoRandomWeightsNote()
+    logging.getLogger().addFilter(quiet)
+    try:
+        with contextlib.nullcontext() if random_init else _no_random_init():
+            model = open_clip.create_model(CLIP_ARCH, pretrained=None, device="cpu")
+    finally:
+        logging.getLogger().removeFilter(quiet)
     return model.eval()
 
 
@@ -60,7 +95,7 @@ def load_clip(path_or_state: str | Path | dict, device: str | torch.device = "cp
         raise CheckpointError(f"{name} is not a CLIP checkpoint: {exc}") from exc
     if sd and next(iter(sd)).startswith("module."):
         sd = {k[len("module."):]: v for k, v in sd.items()}
-    model = build_clip()
+    model = build_clip(random_init=False)
     problem = layout_problem(sd, model.state_dict())
     if problem:
         raise CheckpointError(f"{name} is not CLIP ViT-B/32 in open_clip/OpenAI naming: {problem}")

@@ -28,6 +28,19 @@ def test_loads_open_clips_safetensors_file(checkpoint_files):
         assert (model.encode_image(REF["x224"]) - REF["encode_image"]).abs().max() < 5e-5
 
 
+def test_loading_a_file_logs_no_false_alarm_and_leaves_torch_init_as_it_was(checkpoint_files, caplog):
+    """open_clip's "initialized randomly" note is false when the weights are loaded right after; the
+    build skips drawing random weights only for the duration of the build."""
+    inits = {name: getattr(torch.nn.init, name) for name in ("normal_", "zeros_", "kaiming_uniform_")}
+    with caplog.at_level("WARNING"):
+        model = load_clip(checkpoint_files["clip"])
+    assert not [r for r in caplog.records if "initialized randomly" in r.getMessage()]
+    assert {name: getattr(torch.nn.init, name) for name in inits} == inits
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    layer = torch.nn.Linear(64, 64)
+    assert layer.weight.std() > 0  # torch's own init draws again after the build
+
+
 def test_openai_torchscript_archives_are_refused(tmp_path):
     m = torch.jit.script(torch.nn.Linear(2, 2))
     path = tmp_path / "ViT-B-32.pt"
