@@ -92,3 +92,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """The label-embedding cache of every test run (and the commands it starts) stays out of the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("SGIM_CACHE_DIR")
+    os.environ["SGIM_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("SGIM_CACHE_DIR", None)
+    else:
+        os.environ["SGIM_CACHE_DIR"] = before
