@@ -6,6 +6,8 @@ whose decoding needed a warning.
 from __future__ import annotations
 
 import shutil
+import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +132,38 @@ def test_a_good_recording_or_one_into_an_empty_mix_is_used_without_asking(bare_w
     w.recorder.recorded.emit(recording(1.5, 0.3))
     assert open_box(w, "weakRecordingQuestion") is None
     qtbot.waitUntil(lambda: w.session.state.clips[0].sound.duration_s == 1.5, timeout=20000)
+
+
+# -- what decoding noted -------------------------------------------------------------------------------
+
+
+def truncated_wav(path: Path, promised_s: float = 10.0, rate: int = 44100) -> Path:
+    """A 16-bit mono WAV whose header promises ``promised_s`` seconds, with 3 kB of samples present."""
+    present = (0.3 * np.sin(np.arange(1500) / 5.0) * 32767).astype("<i2").tobytes()
+    promised = int(promised_s * rate) * 2
+    header = (b"RIFF" + struct.pack("<I", 36 + promised) + b"WAVE" + b"fmt "
+              + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", promised))
+    path.write_bytes(header + present)
+    return path
+
+
+def test_a_truncated_sound_is_used_with_a_warning_that_goes_when_the_sound_does(bare_window, qtbot, tmp_path):
+    w = bare_window
+    cut = truncated_wav(tmp_path / "cut.wav")
+    drop_files(w, [cut])
+    qtbot.waitUntil(lambda: len(w.session.state.clips) == 1, timeout=20000)
+    assert w.session.state.clips[0].name == "cut" and w.message_bar.level == "warning"
+    assert "cut.wav ends early: its header promises 10.0 s but only 0.03 s can be read" in w.message_bar.text()
+    drop_files(w, [RAIN])
+    qtbot.waitUntil(lambda: w.session.state.clips[0].name == "raining", timeout=20000)
+    assert w.message_bar.text() == ""
+
+
+def test_a_silent_sound_is_said_to_be_silent(bare_window, qtbot, tmp_path):
+    import soundfile
+
+    quiet = tmp_path / "quiet.wav"
+    soundfile.write(quiet, np.zeros(44100, np.float32), 44100)
+    bare_window.open_paths([str(quiet)])
+    qtbot.waitUntil(lambda: len(bare_window.session.state.clips) == 1, timeout=20000)
+    assert "quiet.wav is silent" in bare_window.message_bar.text() and bare_window.message_bar.level == "warning"

@@ -41,6 +41,7 @@ class SoundsController(QObject):
         self.prefs = prefs
         self.heard: dict[str, tuple[float, list]] = {}  # clip key: (window start, [(label, probability)])
         self.selected: str | None = None  # the selected clip's key
+        self._warned: set[str] = set()  # keys of the clips the message shown warns about
         self._syncing = False
         self._hear_timer = QTimer(self)
         self._hear_timer.setSingleShot(True)
@@ -74,6 +75,8 @@ class SoundsController(QObject):
             self._show_list(state)
         finally:
             self._syncing = False
+        if self.feedback.showing("sound-warning") and not any(c.key in self._warned for c in state.clips):
+            self.feedback.clear("sound-warning")  # the sounds it was about left the mix
 
     def _show_list(self, state: SessionState) -> None:
         keys = [c.key for c in state.clips]
@@ -200,23 +203,28 @@ class SoundsController(QObject):
             self._heard(result)
 
     def _opened(self, task: OpenSoundsTask, opened: OpenedSounds) -> None:
+        """Into the mix; what could not be read and what decoding noted (a file cut short, a silent
+        clip, samples cleaned) is said in the message bar, the notes until their sound leaves the mix."""
         clips, errors = opened.clips, opened.errors
-        if errors:
-            self.feedback.show_message("\n".join(errors), "error", cause="sound-error")
-        elif clips:
-            self.feedback.clear("sound-error")  # these were read fine: an earlier failure is past
-        if not clips:
-            return
         for clip in clips:
             if clip.path:
                 self.prefs.add_recent(clip.path)
-        self.selected = clips[-1].key
-        if task.mode == "add":
-            self.session.add_sounds(clips)
-        else:
-            self.session.replace_sounds(clips)
-        if not errors:
+        if clips:
+            self.selected = clips[-1].key
+            if task.mode == "add":
+                self.session.add_sounds(clips)
+            else:
+                self.session.replace_sounds(clips)
+        notes = [line for clip in clips for line in opened.warnings.get(clip.key, ())]
+        if errors or notes:
+            self._warned = {clip.key for clip in clips if clip.key in opened.warnings}
+            self.feedback.show_message("\n".join(errors + notes), "error" if errors else "warning",
+                                       cause="sound-error" if errors else "sound-warning")
+        elif clips:
+            self.feedback.clear("sound-error")  # these were read fine: an earlier failure is past
             self.feedback.status("Sound ready: " + ", ".join(c.describe() for c in clips))
+        if not clips:
+            return
         self.hear_selected()
         if task.edit_after:
             self.editWanted.emit()

@@ -16,6 +16,7 @@ SoundMode = Literal["replace", "add"]
 class OpenedSounds:
     clips: list[SoundClip]
     errors: list[str]  # one line per sound that could not be read
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # clip key: what decoding noted
 
 
 @dataclass(eq=False)
@@ -33,6 +34,7 @@ class OpenSoundsTask(Task):
 
         clips: list[SoundClip] = []
         errors: list[str] = []
+        warnings: dict[str, tuple[str, ...]] = {}
         for path, sound in self.items:
             try:
                 opened = open_sound(sound if sound is not None else path)
@@ -42,7 +44,9 @@ class OpenSoundsTask(Task):
             clip = SoundClip(sound=opened.sound, path=path, start_s=opened.loudest_start_s)
             ctx.remember(clip.key, opened.prepared)
             clips.append(clip)
-        return OpenedSounds(clips, errors)
+            if opened.warnings:
+                warnings[clip.key] = tuple(dict.fromkeys(opened.warnings))
+        return OpenedSounds(clips, errors, warnings)
 
 
 @dataclass(frozen=True)
