@@ -11,8 +11,9 @@ Nothing a header says is trusted before it is checked, and nothing is allocated 
   longer files are used up to there with a warning, so a compressed file of hours of silence
   (a few KB of FLAC) cannot fill the memory.
 
-Reading goes a block of ``BLOCK_SAMPLES`` at a time (whatever the channel count) into one buffer
-sized by the frames actually delivered, mixed to mono as it arrives. A file that ends before its
+Reading goes a block of ``BLOCK_SAMPLES`` at a time (whatever the channel count), mixed to mono as
+it arrives, into one buffer: as many frames as libsndfile counted in the data of a plain PCM file,
+else 16 MB doubling up to the limit (a compressed file's header claims are not believed). A file that ends before its
 header says is used as far as it goes; samples that are not numbers become silence; samples far
 beyond full scale are scaled down. Each of these leaves a one-line note in ``Sound.warnings``.
 """
