@@ -163,5 +163,6 @@ def test_running_out_of_memory_while_reading_names_the_sound_and_its_size(tmp_pa
 
 
 def test_running_out_of_memory_while_preparing_names_the_sound(tmp_path):
-    line = _short_of_memory("audio", 'audio.prepare(audio.Sound(np.full(8000 * 110, 0.1, np.float32), 8000, "hum", source="hum.wav"))')
+    hum = 'audio.Sound(np.full(8000 * 110, 0.1, np.float32), 8000, "hum", source="hum.wav")'
+    line = _short_of_memory("audio", f"audio.prepare({hum})")
     assert line.startswith("out of memory preparing hum.wav (1 min 50 s) for the encoder: at 44.1 kHz it takes about")
