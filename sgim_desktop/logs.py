@@ -77,6 +77,21 @@ class LineLogStream(io.TextIOBase):
         pass
 
 
+class OpenClipBuildNotes(logging.Filter):
+    """Keeps open_clip's chatter about building a model out of the log.
+
+    open_clip logs on the root logger, at every build of CLIP's architecture, five notes and a warning
+    that the model was "initialized randomly": the app builds the architecture and loads the weights
+    into it right after, so that warning is false and the notes ("No potential checkpoint path
+    found...") read like it. Its other warnings still reach the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "open_clip" not in Path(record.pathname).parts:
+            return True
+        return record.levelno >= logging.WARNING and not record.getMessage().startswith("No pretrained weights")
+
+
 def _fix_missing_streams() -> None:
     """Windowed builds have no stdout/stderr; libraries that print (tqdm, warnings) must not crash."""
     if sys.stdout is None:
@@ -102,6 +117,7 @@ def setup(level: int = logging.INFO) -> Path | None:
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(OpenClipBuildNotes())
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > level:

@@ -152,3 +152,24 @@ def test_the_windows_error_dialog_points_at_the_log_too(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "OSError: disk on fire" in res.stdout and str(tmp_path / "sgim-desktop.log") in res.stdout
     assert "OSError: disk on fire" in (tmp_path / "sgim-desktop.log").read_text()
+
+
+def test_loading_clip_leaves_no_false_alarm_in_the_log(tmp_path):
+    """open_clip notes every build of the architecture, and warns it was 'initialized randomly', although the
+    weights are loaded into it right after: none of that reaches the log; what the app logs still does."""
+    weights = tmp_path / "clip.safetensors"
+    res = run_python("""
+        import logging
+        from safetensors.torch import save_file
+        from sgim_desktop import logs
+        logs.setup()
+        from sgim_desktop.engine.clip_space import build_clip, load_clip
+        save_file({k: v.contiguous() for k, v in build_clip().state_dict().items()}, WEIGHTS)
+        load_clip(WEIGHTS)
+        logging.getLogger("sgim_desktop").warning("a warning of our own")
+    """.replace("WEIGHTS", repr(str(weights))), tmp_path)
+    assert res.returncode == 0, res.stderr
+    log = (tmp_path / "sgim-desktop.log").read_text()
+    assert "initialized randomly" not in log and "No pretrained weights" not in log
+    assert "checkpoint path" not in log and "root:" not in log, log
+    assert "WARNING sgim_desktop: a warning of our own" in log
