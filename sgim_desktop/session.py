@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -280,7 +281,7 @@ class Session:
             and not self._redo
             and now - top.at <= self._merge_window_s
         )
-        if merging:
+        if merging and top is not None:
             top.at = now
         else:
             self._undo.append(_Entry(self._state, label, merge_key, now))
