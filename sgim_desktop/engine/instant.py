@@ -166,3 +166,33 @@ def start_refine(models: EditModels, request: EditRequest, start: torch.Tensor,
     if models.space is None:
         raise BadInputError("refining needs CLIP and the audio encoder loaded")
     return start_edit(models, replace(request, start_latent=start.detach()), cancel)
+
+
+def paper_objective(models: EditModels, latent: torch.Tensor, source: torch.Tensor, targets: Sequence[TargetSpec],
+                    lambda_sim: float = 0.008) -> tuple[float, float]:
+    """(CLIP loss, whole loss) of a latent as the paper's loop counts them: the weighted mean of
+    1 - s cos over the targets, plus lambda_sim |w - w0|^2 (no layer masking, no identity term)."""
+    from sgim_desktop.engine.edit import COS_SCALE, clip_view
+
+    if models.space is None:
+        raise BadInputError("the objective needs CLIP loaded")
+    active = [t for t in targets if t.weight != 0]
+    embeds = torch.stack([models.space.encode_text([t.text or t.label])[0] if t.kind == "text"
+                          else normalize(t.embedding.reshape(-1).float().cpu()) for t in active])  # type: ignore[union-attr]
+    weights = torch.tensor([t.weight for t in active]) / sum(t.weight for t in active)
+    with torch.no_grad():
+        w = latent.to(models.device)
+        image = models.generator.synthesis(w)
+        fi = normalize(models.space.clip.encode_image(clip_view(image)).float()).cpu()  # type: ignore[operator]
+        cos_loss = float(((1 - (fi @ embeds.T)[0] * COS_SCALE) * weights).sum())
+        sim = float(((w - source.to(w)) ** 2).sum())
+    return cos_loss, cos_loss + lambda_sim * sim
+
+
+def steps_to_reach(losses: Sequence[float], final_loss: float, objective: float) -> int | None:
+    """Updates a run needed to reach ``objective``: its step i reports the loss after i updates,
+    ``final_loss`` the loss after the last; None when it never got there."""
+    for i, loss in enumerate(losses):
+        if loss <= objective:
+            return i
+    return len(losses) if final_loss <= objective else None
