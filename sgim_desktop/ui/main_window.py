@@ -34,12 +34,14 @@ from sgim_desktop.session import MixSettings, Session, SessionState, Source
 from sgim_desktop.ui.canvas import ImageCanvas
 from sgim_desktop.ui.controllers.edits import EditsController
 from sgim_desktop.ui.controllers.files import FilesController
+from sgim_desktop.ui.controllers.instant import InstantController
 from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.controllers.photos import PhotosController
 from sgim_desktop.ui.controllers.picture import PictureController
 from sgim_desktop.ui.controllers.sounds import SoundsController
 from sgim_desktop.ui.feedback import Feedback, MessageBar
 from sgim_desktop.ui.history import HistoryList
+from sgim_desktop.ui.instant_panel import InstantPanel
 from sgim_desktop.ui.mixer import MixerPanel, SourcePanel
 from sgim_desktop.ui.providers import CatalogModels, ModelProvider
 from sgim_desktop.ui.recorder import RecorderPanel
@@ -146,6 +148,8 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(self.source_panel)
         side_layout.addWidget(self.mixer)
         side_layout.addLayout(buttons)
+        self.instant_panel = InstantPanel()
+        side_layout.addWidget(self.instant_panel)
         side_layout.addWidget(history, 1)
         scroll = QScrollArea()
         scroll.setWidget(side)
@@ -191,6 +195,8 @@ class MainWindow(QMainWindow):
         self.edits = EditsController(s, w, self.models, self.picture, self.photos, self.canvas, self.progress, fb,
                                      self)
         self.files = FilesController(s, w, self.models, self.sounds, self.photos, self.picture, fb, prefs, self)
+        self.instant = InstantController(s, w, self.models, self.picture, self.photos, self.edits, self.canvas,
+                                         self.instant_panel, fb, self)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -265,7 +271,10 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         for action in (self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action):
             view_menu.addAction(action)
-        bar.addMenu("&Tools").addAction(self.models_action)
+        tools_menu = bar.addMenu("&Tools")
+        tools_menu.addAction(self.models_action)
+        tools_menu.addAction(self._action("Build &Directions…", self.instant.build, None,
+                                          "Measure the generator's directions once: sounds then edit at once"))
         bar.addMenu("&Help").addAction(self.about_action)
         self._fill_recent_menu()
 

@@ -43,6 +43,8 @@ class ModelProvider(Protocol):
 
     def loader(self) -> "ModelLoader": ...
 
+    def generator_file(self, generator_id: str) -> str | None: ...
+
 
 def domain_of(provider: ModelProvider, generator_id: str) -> str | None:
     return next((g.domain for g in provider.generators() if g.id == generator_id), None)
@@ -135,13 +137,23 @@ class CatalogModels:
 
         return CatalogLoader(self)
 
+    def generator_file(self, generator_id: str) -> str | None:
+        """Where the generator is in the models folder (its directions live beside it); None while missing."""
+        try:
+            present = generator_id in self.manager.catalog and self.manager.is_present(generator_id)
+            return str(self.manager.path_for(generator_id)) if present else None
+        except SgimError:
+            return None
+
 
 class PrebuiltModels:
     """Models already in memory (tests, screenshots, embedding the window elsewhere): its own loader."""
 
     def __init__(self, models: Any, generator_id: str = "prebuilt", name: str = "Prebuilt generator",
-                 domain: str | None = None, perceptual: Any = None, encoder: Any = None):
+                 domain: str | None = None, perceptual: Any = None, encoder: Any = None,
+                 generator_file: str | None = None):
         self.models = models
+        self._generator_file = generator_file
         self.choice = GeneratorChoice(generator_id, name, domain, None)
         self._perceptual = perceptual
         self._encoder = encoder
@@ -163,6 +175,10 @@ class PrebuiltModels:
 
     def loader(self) -> "PrebuiltModels":
         return self
+
+    def generator_file(self, generator_id: str) -> str | None:
+        """The file the models' generator was loaded from, when given (its directions live beside it)."""
+        return self._generator_file if generator_id == self.choice.id else None
 
     def load(self, generator_id: str, device: str) -> Any:
         return self.models

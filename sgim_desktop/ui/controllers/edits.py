@@ -3,7 +3,7 @@ replace), its progress and previews on the canvas, and where its result goes (th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -15,8 +15,8 @@ from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.controllers.photos import PhotosController
 from sgim_desktop.ui.controllers.picture import PictureController, remember
 from sgim_desktop.ui.feedback import Feedback
-from sgim_desktop.ui.worker_tasks.edit import EditTask
 from sgim_desktop.ui.worker import EngineWorker
+from sgim_desktop.ui.worker_tasks.edit import EditTask
 
 BusyPolicy = Literal["ask", "queue", "replace"]
 
@@ -66,8 +66,10 @@ class EditsController(QObject):
     def is_editing(self) -> bool:
         return self._running is not None
 
-    def run_edit(self) -> None:
-        """Start an edit of the current picture toward the sounds and text; ask or queue if one runs."""
+    def run_edit(self, *, make: type[EditTask] = EditTask, **extra: Any) -> None:
+        """Start an edit of the current picture toward the sounds and text; ask or queue if one runs.
+
+        ``make`` and ``extra``: another kind of edit task (Refine starts from an instant edit's latent)."""
         state = self.session.state
         if self.photos.is_opening():
             self.feedback.show_message(f"{self.photos.opening_name()} is still being opened: edit it when it is "
@@ -80,8 +82,8 @@ class EditsController(QObject):
             self.feedback.show_message(lacking, "warning", cause="edit-needs")
             return
         assert state.source is not None
-        task = EditTask(number=self.session.next_edit_number(), source=state.source, clips=state.clips,
-                        settings=state.settings)
+        task = make(number=self.session.next_edit_number(), source=state.source, clips=state.clips,
+                    settings=state.settings, **extra)
         if self._running is None:
             self._start(task)
         elif self.busy_policy == "queue":

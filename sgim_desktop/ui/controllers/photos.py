@@ -6,6 +6,7 @@ One photo opens at a time; a photo asked for while an edit runs opens when the e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from sgim_desktop.ui.face_chooser import FaceChooser
 from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.providers import domain_of
 from sgim_desktop.ui.settings import WindowSettings
+from sgim_desktop.ui.worker import EngineWorker
 from sgim_desktop.ui.worker_tasks.photo import (
     FoundFaces,
     FramedPhoto,
@@ -28,7 +30,6 @@ from sgim_desktop.ui.worker_tasks.photo import (
     InvertPhotoTask,
     PhotoRequest,
 )
-from sgim_desktop.ui.worker import EngineWorker
 
 PhotoTasks = (FramePhotoTask, InvertPhotoTask)
 
@@ -58,6 +59,7 @@ class PhotosController(QObject):
         self._waiting: PhotoRequest | None = None  # opens when the running edit ends
         self._offer: PhotoRequest | None = None  # no face found: the whole picture is offered
         self._edit_running = False
+        self.make_inversion: Callable[[FramedPhoto], InvertPhotoTask] = InvertPhotoTask  # instant: e4e first
         for signal, slot in ((worker.stage, self._stage), (worker.progress, self._progress),
                              (worker.preview, self._preview), (worker.finished, self._finished),
                              (worker.cancelled, self._cancelled), (worker.failed, self._failed)):
@@ -75,6 +77,10 @@ class PhotosController(QObject):
         domain = "face" if domain_of(self.models.provider, generator_id) == "face" else "scene"
         self._start(PhotoRequest(path=path, generator_id=generator_id, domain=domain,
                                  settings=self.session.settings))
+
+    def open_request(self, request: PhotoRequest) -> None:
+        """Open a photo asked for before again (read and framed already: Refine photo)."""
+        self._start(request)
 
     def use_whole_photo(self) -> None:
         """After 'no face found': edit the centre square of that photo instead."""
@@ -177,7 +183,7 @@ class PhotosController(QObject):
         self.picture.hold("photo")
         self.canvas.set_source(framed.image)
         self.canvas.set_edit(None)
-        self.worker.submit(InvertPhotoTask(framed))
+        self.worker.submit(self.make_inversion(framed))
 
     def _choose_face(self, found: FoundFaces) -> None:
         self._end()
