@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "invert": "invert",
     "train-encoder": "train_encoder",
     "evaluate-encoder": "evaluate_encoder",
+    "directions": "directions",
+    "live": "live",
 }
 
 

@@ -68,6 +68,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE.png")
     p.add_argument("--save-latent", metavar="FILE.pt")
     p.add_argument("--json", action="store_true", help="one JSON object per step, then one for the result")
+    p.add_argument("--instant", action="store_true",
+                   help="edit at once from the generator's directions (sgim-desktop directions build), no optimisation")
+    p.add_argument("--directions", metavar="FILE", help="with --instant: the directions file (default: beside the generator)")
+    still = p.add_mutually_exclusive_group()
+    still.add_argument("--channels", type=int, metavar="K", help="with --instant: move only the K largest latent channels")
+    still.add_argument("--disentangle", type=float, metavar="F", help="with --instant: the share of latent channels kept still")
+    p.add_argument("--refine-steps", type=int, metavar="N", help="with --instant: then N steps of the paper's loop from there")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     from sgim_desktop.engine.invert import with_noises
     from sgim_desktop.errors import BadInputError
 
+    if args.instant:
+        from sgim_desktop.commands.edit_instant import run_instant
+
+        return run_instant(args)
     check_image_path(args.out)
     if args.save_latent:
         check_folder(args.save_latent)
