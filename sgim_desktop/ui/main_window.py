@@ -35,6 +35,7 @@ from sgim_desktop.ui.canvas import ImageCanvas
 from sgim_desktop.ui.controllers.edits import EditsController
 from sgim_desktop.ui.controllers.files import FilesController
 from sgim_desktop.ui.controllers.instant import InstantController
+from sgim_desktop.ui.controllers.live import LiveController
 from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.controllers.photos import PhotosController
 from sgim_desktop.ui.controllers.picture import PictureController
@@ -197,6 +198,8 @@ class MainWindow(QMainWindow):
         self.files = FilesController(s, w, self.models, self.sounds, self.photos, self.picture, fb, prefs, self)
         self.instant = InstantController(s, w, self.models, self.picture, self.photos, self.edits, self.canvas,
                                          self.instant_panel, fb, self)
+        self.live = LiveController(s, w, self.instant, self.picture, self.edits, self.photos, self.canvas,
+                                   self.instant_panel, self.recorder, fb, self)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -275,6 +278,8 @@ class MainWindow(QMainWindow):
         tools_menu.addAction(self.models_action)
         tools_menu.addAction(self._action("Build &Directions…", self.instant.build, None,
                                           "Measure the generator's directions once: sounds then edit at once"))
+        edit_menu.addAction(self._action("&Live Mode", lambda: self.instant_panel.live_button.toggle(), "Ctrl+L",
+                                         "The picture follows the microphone while it plays"))
         bar.addMenu("&Help").addAction(self.about_action)
         self._fill_recent_menu()
 
