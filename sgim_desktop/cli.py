@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from sgim_desktop import logs
-from sgim_desktop.errors import SgimError
+from sgim_desktop.errors import SgimError, is_out_of_memory, out_of_memory_message
 
 # subcommand name -> module under sgim_desktop.commands
 COMMANDS: dict[str, str] = {
@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        print(f"error: {out_of_memory_message(exc, f'running {args.command}')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

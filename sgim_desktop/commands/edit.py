@@ -18,7 +18,7 @@ class _SoundAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         sounds = getattr(namespace, "sounds", None) or []
         if self.dest == "sounds":
-            sounds.append({"path": values, "start": 0.0, "weight": 1.0})
+            sounds.append({"path": values, "start": None, "weight": 1.0})
         elif not sounds:
             setattr(namespace, f"pending_{self.dest}", values)
         else:
@@ -30,7 +30,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sound", dest="sounds", action=_SoundAction, metavar="FILE", default=[],
                    help="a sound file; may be repeated, each followed by its own --start and --sound-weight")
     p.add_argument("--start", dest="start", action=_SoundAction, type=float, metavar="SEC",
-                   help="start of the ~10 s window heard in the preceding --sound")
+                   help="start of the ~10 s window heard in the preceding --sound (default: its loudest window)")
     p.add_argument("--sound-weight", dest="weight", action=_SoundAction, type=float, metavar="W",
                    help="weight of the preceding --sound (default 1)")
     p.add_argument("--average-windows", action="store_true", help="embed each long sound as the mean of its windows")
@@ -78,11 +78,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgim_desktop.engine import api
-    from sgim_desktop.engine.export import check_folder, check_image_path, write_image, write_latent
-    from sgim_desktop.engine.align import paste_back
-    from sgim_desktop.engine.invert import with_noises
-    from sgim_desktop.errors import BadInputError
+    from sgim_desktop.engine.export import check_folder, check_image_path
 
     if args.instant:
         from sgim_desktop.commands.edit_instant import run_instant
@@ -91,13 +87,12 @@ def run(args: argparse.Namespace) -> int:
     check_image_path(args.out)
     if args.save_latent:
         check_folder(args.save_latent)
-    sounds = _sound_entries(args)
-    if not sounds and not args.text:
-        raise BadInputError("give at least one --sound or a --text")
-    opened = [(api.open_sound(s["path"]), s) for s in sounds]
-    for sound, _ in opened:
-        for warning in sound.warnings:
-            _note(warning)
+    opened = open_sounds(args)
+    from sgim_desktop.engine import api
+    from sgim_desktop.engine.align import paste_back
+    from sgim_desktop.engine.export import write_image, write_latent
+    from sgim_desktop.engine.invert import with_noises
+
     picture = api.Picture(seed=args.seed, truncation=args.truncation,
                           latent=api.load_latent(args.latent) if args.latent else None)
     photo = located = None
@@ -115,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
         clip=checkpoint_path(args.clip, "clip"),
         identity=identity,
     ), device)
-    picks = [api.SoundPick(sound.prepared, spec["start"], spec["weight"], sound.sound.name, args.average_windows)
-             for sound, spec in opened]
+    picks = sound_picks(args, opened)
     targets = api.build_targets(models, picks, args.text or "", args.text_weight)
     prepared = noises = None
     if photo is not None:
@@ -151,6 +145,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_sounds(args: argparse.Namespace) -> list[tuple]:
+    """Each --sound decoded (before torch loads, so a file that cannot be heard fails at once) and prepared,
+    its window chosen (the loudest by default) and its warnings said; (OpenedSound, entry) pairs."""
+    from sgim_desktop.engine.decode import decode
+    from sgim_desktop.errors import BadInputError
+
+    sounds = _sound_entries(args)
+    if not sounds and not args.text:
+        raise BadInputError("give at least one --sound or a --text")
+    decoded = [decode(s["path"]) for s in sounds]
+    from sgim_desktop.engine import api
+
+    opened = [(api.open_sound(sound), s) for sound, s in zip(decoded, sounds)]
+    for sound, spec in opened:
+        if spec["start"] is None:
+            spec["start"] = sound.loudest_start_s
+        for warning in [*sound.warnings, *api.window_warnings(sound, spec["start"])]:
+            _note(warning)
+        if args.average_windows:
+            _note(api.average_note(sound), "note")
+    return opened
+
+
+def sound_picks(args: argparse.Namespace, opened: list[tuple]) -> list:
+    """The engine's picks of the opened sounds, with their windows and weights."""
+    from sgim_desktop.engine import api
+
+    return [api.SoundPick(sound.prepared, spec["start"], spec["weight"], sound.sound.name, args.average_windows)
+            for sound, spec in opened]
+
+
 def _sound_entries(args: argparse.Namespace) -> list[dict]:
     """The --sound entries with a --start/--sound-weight given before the first --sound applied to it."""
     sounds = list(args.sounds or [])
@@ -161,9 +186,9 @@ def _sound_entries(args: argparse.Namespace) -> list[dict]:
     return sounds
 
 
-def _note(text: str) -> None:
+def _note(text: str, kind: str = "warning") -> None:
     if sys.stderr is not None:
-        print(f"warning: {text}", file=sys.stderr)
+        print(f"{kind}: {text}", file=sys.stderr)
 
 
 def _follow(edit, bar, json_lines: bool) -> None:

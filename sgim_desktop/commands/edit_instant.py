@@ -29,6 +29,7 @@ def channels_from(args: argparse.Namespace, n_latent: int) -> int | None:
 
 
 def run_instant(args: argparse.Namespace) -> int:
+    from sgim_desktop.commands.edit import open_sounds, sound_picks
     from sgim_desktop.engine import api
     from sgim_desktop.engine.align import paste_back
     from sgim_desktop.engine.export import check_folder, check_image_path, write_image, write_latent
@@ -45,14 +46,7 @@ def run_instant(args: argparse.Namespace) -> int:
         raise BadInputError("--disentangle must be at least 0 and below 1 (the share of channels kept still)")
     if args.channels is not None and args.channels < 1:
         raise BadInputError("--channels must be at least 1")
-    sounds = list(args.sounds or [])
-    for key in ("start", "weight"):
-        pending = getattr(args, f"pending_{key}", None)
-        if pending is not None and sounds:
-            sounds[0][key] = pending
-    if not sounds and not args.text:
-        raise BadInputError("give at least one --sound or a --text")
-    opened = [(api.open_sound(s["path"]), s) for s in sounds]
+    opened = open_sounds(args)
     picture = api.Picture(seed=args.seed, truncation=args.truncation,
                           latent=api.load_latent(args.latent) if args.latent else None)
     photo = located = None
@@ -69,8 +63,7 @@ def run_instant(args: argparse.Namespace) -> int:
         generator=generator_file, audio_encoder=checkpoint_path(args.audio_encoder, "audio_encoder"),
         clip=checkpoint_path(args.clip, "clip"), identity=identity), device)
     directions = load_directions_for(models, generator_file, args.directions)
-    picks = [api.SoundPick(sound.prepared, spec["start"], spec["weight"], sound.sound.name, args.average_windows)
-             for sound, spec in opened]
+    picks = sound_picks(args, opened)
     targets = api.build_targets(models, picks, args.text or "", args.text_weight)
     prepared = noises = None
     if photo is not None:

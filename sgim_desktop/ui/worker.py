@@ -154,7 +154,7 @@ class EngineWorker(QObject):
         except Stopped as stopped:
             self.cancelled.emit(task, stopped.done)
         except Exception as exc:  # noqa: BLE001 (every failure becomes a message, never a crash)
-            self.failed.emit(task, one_line(exc))
+            self.failed.emit(task, one_line(exc, task.doing))
         else:
             self.finished.emit(task, result)
         finally:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sgim_desktop.errors import SgimError
+from sgim_desktop.errors import SgimError, is_out_of_memory, out_of_memory_message
 
 if TYPE_CHECKING:
     from sgim_desktop.ui.worker_tasks.context import TaskContext
@@ -43,6 +43,7 @@ class Task:
     """One job for the task thread."""
 
     light: ClassVar[bool] = False  # may run between the steps of an edit or an inversion
+    doing: ClassVar[str] = "working"  # what a message says the app was doing when this task failed
     cancel: threading.Event | None = None
 
     def coalesce_key(self) -> str | None:
@@ -66,12 +67,12 @@ class Task:
         raise NotImplementedError
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException, doing: str = "working") -> str:
     """One line a person can act on; unexpected errors also leave their traceback on stderr."""
     if isinstance(exc, SgimError):
         return str(exc)
-    if isinstance(exc, MemoryError):
-        return "out of memory: try a smaller generator, fewer steps or the CPU device"
+    if is_out_of_memory(exc):
+        return out_of_memory_message(exc, doing)
     if sys.stderr is not None:
         traceback.print_exception(exc, file=sys.stderr)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

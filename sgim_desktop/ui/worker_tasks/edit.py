@@ -19,6 +19,8 @@ class EditTask(Task):
     and the latent reached, as a record marked "stopped at step k of N" (Stop keeps the last preview).
     """
 
+    doing = "editing"
+
     number: int
     source: Source
     clips: tuple[SoundClip, ...]

@@ -17,6 +17,7 @@ ExportKind = Literal["png", "photo", "side_by_side", "latent"]
 
 @dataclass(eq=False)
 class ExportTask(Task):
+    doing = "exporting"
     light = True
     kind: ExportKind
     path: str

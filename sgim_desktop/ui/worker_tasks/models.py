@@ -10,6 +10,7 @@ from sgim_desktop.ui.worker_tasks.context import TaskContext
 
 @dataclass(eq=False)
 class LoadModelsTask(Task):
+    doing = "loading the models"
     generator_id: str
     device: str
 

@@ -95,6 +95,7 @@ class InvertedPhoto:
 
 @dataclass(eq=False)
 class FramePhotoTask(Task):
+    doing = "opening the photo"
     request: PhotoRequest
 
     @property

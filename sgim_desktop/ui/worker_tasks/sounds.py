@@ -23,6 +23,8 @@ class OpenedSounds:
 class OpenSoundsTask(Task):
     """Paths (decoded here) or recorded sounds; ``mode`` and ``edit_after`` travel back untouched."""
 
+    doing = "reading the sounds"
+
     light = True
     items: list[tuple[str | None, Any]]  # (path, None) or (None, Sound)
     mode: SoundMode = "replace"
