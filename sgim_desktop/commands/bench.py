@@ -32,6 +32,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-dir", metavar="DIR", help="keep the rule-weight checkpoints here between runs")
     p.add_argument("--json", action="store_true", help="one JSON object per configuration")
     p.add_argument("--worker", nargs=2, metavar=("CONFIG", "FILES"), help=argparse.SUPPRESS)
+    from sgim_desktop.bench.instant import add_instant_args
+
+    add_instant_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         from sgim_desktop.bench.runner import worker_main
 
         return worker_main(*args.worker)
+    if args.instant:
+        from sgim_desktop.bench.instant import run_instant_bench
+
+        return run_instant_bench(args)
     from sgim_desktop.bench.runner import BenchConfig, machine, run_bench
     from sgim_desktop.commands.common import pick_device
     from sgim_desktop.errors import BadInputError

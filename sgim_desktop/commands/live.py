@@ -10,12 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 from sgim_desktop.commands.common import add_checkpoint_arg, checkpoint_path, pick_device
 
 HELP = "make a generated picture follow a sound stream live (a microphone, or a file played in real time)"
-BLOCK_SECONDS = 0.02  # what a sound card delivers at a time
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -40,33 +37,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out-dir", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
-
-
-class FileStream:
-    """A decoded sound pushed into a ring buffer block by block at the pace it plays."""
-
-    def __init__(self, samples: np.ndarray, sample_rate: int, buffer) -> None:
-        self.samples, self.rate, self.buffer = samples, sample_rate, buffer
-        self.finished = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._play, name="live-file", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _play(self) -> None:
-        block = max(1, int(BLOCK_SECONDS * self.rate))
-        started = time.monotonic()
-        for pos in range(0, len(self.samples), block):
-            wait = started + pos / self.rate - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                break
-            self.buffer.push(self.samples[pos:pos + block])
-        self.finished.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
 
 
 def _mic_stream(device: str | None):
@@ -96,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from sgim_desktop.engine import api
     from sgim_desktop.engine.export import write_image
     from sgim_desktop.engine.instant import InstantParams
-    from sgim_desktop.engine.live import LiveEngine, LiveLoop, RingBuffer
+    from sgim_desktop.engine.live import LiveEngine, LiveLoop, PacedStream, percentile
     from sgim_desktop.errors import BadInputError
 
     out_dir = Path(args.out_dir)
@@ -125,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                         extra_targets=extra, preview=args.preview, follow_loudness=args.follow_loudness)
     engine.warm_up()
     if sound is not None:
-        stream = FileStream(sound.samples, sound.sample_rate, RingBuffer(sound.sample_rate))
+        stream = PacedStream(sound.samples, sound.sample_rate)
         buffer, finished = stream.buffer, stream.finished
         duration = args.duration if args.duration is not None else sound.duration_s
         stream.start()
@@ -146,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     final = write_image(engine.full_image(), out_dir / "final.png")
     summary = {
         "frames": frames, "fps": round(frames / seconds, 3) if seconds > 0 else 0.0,
-        "update_ms_p50": _percentile(loop.update_ms, 50), "update_ms_p95": _percentile(loop.update_ms, 95),
+        "update_ms_p50": percentile(loop.update_ms, 50), "update_ms_p95": percentile(loop.update_ms, 95),
         "preview_px": engine.preview, "seconds": round(seconds, 2), "skipped_intervals": loop.skipped_intervals,
         "final": str(final),
     }
@@ -156,7 +126,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"{frames} frames in {seconds:.1f} s ({summary['fps']} fps, update p50 {summary['update_ms_p50']} ms, "
               f"p95 {summary['update_ms_p95']} ms) in {out_dir}")
     return 0
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None

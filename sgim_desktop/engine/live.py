@@ -29,6 +29,7 @@ from sgim_desktop.engine.instant import InstantParams, apply_step, check_fits, q
 from sgim_desktop.errors import BadInputError
 
 DEFAULT_INTERVAL_S = 0.25
+BLOCK_SECONDS = 0.02  # what a sound card delivers at a time
 PREVIEW_PX = 128
 LOUDNESS_FLOOR_DB = -50.0  # at or below: strength 0 when strength follows loudness
 LOUDNESS_FULL_DB = -10.0  # at or above: the full strength
@@ -82,6 +83,11 @@ class LiveFrame:
     stream_s: float  # stream time of the newest sample heard
     update_ms: float  # audio snapshot -> preview ready
     strength: float
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile rounded to 0.1 (of update times in ms); None when there are none."""
+    return round(float(np.percentile(values, q)), 1) if len(values) else None
 
 
 def loudness_factor(samples: np.ndarray) -> float:
@@ -159,6 +165,35 @@ class LiveEngine:
     def full_image(self) -> np.ndarray:
         """The last frame's latent at full size, rendered the exact way (when the sound stops, or a snapshot)."""
         return render(self.models, self.latent)
+
+
+class PacedStream:
+    """A sound pushed into a ring buffer block by block at the pace it plays: a file heard as a microphone."""
+
+    def __init__(self, samples: np.ndarray, sample_rate: int, buffer: RingBuffer | None = None) -> None:
+        self.samples, self.rate = samples, int(sample_rate)
+        self.buffer = buffer or RingBuffer(self.rate)
+        self.finished = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._play, name="live-stream", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _play(self) -> None:
+        block = max(1, int(BLOCK_SECONDS * self.rate))
+        started = time.monotonic()
+        for pos in range(0, len(self.samples), block):
+            wait = started + pos / self.rate - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            self.buffer.push(self.samples[pos:pos + block])
+        self.finished.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
 
 class LatestFrame:
