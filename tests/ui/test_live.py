@@ -78,6 +78,7 @@ def test_the_picture_follows_the_microphone_and_the_gui_never_waits(qtbot, live_
     assert not w.live.is_live() and not w.instant_panel.live_button.isChecked() and not w.picture.held()
     assert "microphone (live" in w.history_list.item(w.history_list.count() - 1).text()
     assert np.array_equal(qimage_array(w.canvas.edit_image()), record.image)
+    assert not w.instant_panel.refine_button.isEnabled(), "the microphone it followed is gone: nothing to refine"
     w.undo_action.trigger()
     assert w.session.state.edit is not record
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from sgim_desktop.session import Session, SessionState
 from sgim_desktop.ui.canvas import ImageCanvas
-from sgim_desktop.ui.controllers.edits import EditsController
+from sgim_desktop.ui.controllers.edits import EditsController, not_ready
 from sgim_desktop.ui.controllers.models import ModelsController
 from sgim_desktop.ui.controllers.photos import PhotosController
 from sgim_desktop.ui.controllers.picture import PictureController
@@ -48,8 +48,8 @@ def target_inputs(state: SessionState) -> tuple:
 
 
 def has_target(state: SessionState) -> bool:
-    s = state.settings
-    return any(c.weight > 0 for c in state.clips) or (bool(s.text.strip()) and s.text_weight > 0)
+    """A picture and a sound or a text to move it toward (what an edit needs)."""
+    return not_ready(state) is None
 
 
 class InstantController(QObject):
@@ -199,12 +199,12 @@ class InstantController(QObject):
     def refine(self) -> None:
         """The paper's optimisation from the instant edit shown (the edits controller runs it)."""
         record = self.session.state.edit
-        if isinstance(record, InstantRecord):
+        if isinstance(record, InstantRecord) and record.refinable:
             self.edits.run_edit(make=RefineTask, start_latent=record.latent)
 
     def _show_buttons(self) -> None:
         shown = self.session.state.edit
-        self.panel.set_refine_enabled(self.ready() and isinstance(shown, InstantRecord)
+        self.panel.set_refine_enabled(self.ready() and isinstance(shown, InstantRecord) and shown.refinable
                                       and not self.edits.is_editing())
         source = self.session.state.source
         quick = self._quick_photo

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sgim_desktop.session import EditRecord, MixSettings, PhotoOrigin, SoundClip, Source
 from sgim_desktop.ui.worker_tasks.base import Report, Stopped, Task
@@ -43,6 +43,7 @@ class InstantSettings:
 class InstantRecord(EditRecord):
     """An instant edit in the history: made from the directions (no optimisation steps)."""
 
+    refinable: ClassVar[bool] = True  # Refine continues it toward the sounds and text it was made for
     instant: InstantSettings = InstantSettings()
 
     def describe(self) -> str:

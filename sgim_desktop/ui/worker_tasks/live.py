@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class StreamingRecorder(Recorder):
 class LiveRecord(InstantRecord):
     """Where live mode left the picture (turned off, or a snapshot) in the history."""
 
+    refinable: ClassVar[bool] = False  # its target was the microphone, which is gone
     snapshot: bool = False
 
     def describe(self) -> str:
