@@ -52,4 +52,6 @@ def load_audio_encoder(path_or_state: str | Path | dict, device: str | torch.dev
 def rule_weighted_audio_encoder() -> AudioEncoder:
     from sgim_desktop.synthetic_weights import fill_
 
-    return fill_(AudioEncoder(), "generic").eval().requires_grad_(False)
+    encoder = AudioEncoder()
+    fill_(encoder, "generic")
+    return encoder.eval().requires_grad_(False)

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sgim_desktop.engine.identity import ir_se50_body, ir_se50_input_layer
 from sgim_desktop.checkpoints.safe_load import NotPlainWeightsError, layout_problem, load_checkpoint
+from sgim_desktop.engine.identity import ir_se50_body, ir_se50_input_layer
 from sgim_desktop.engine.stylegan2 import EqualLinear, StyleGAN2Generator
 from sgim_desktop.errors import BadInputError, CheckpointError
 
@@ -75,6 +75,8 @@ def _upsample_add(top: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
 
 class Encoder4Editing(nn.Module):
     """(B, 3, 256, 256) faces in [-1, 1] -> (B, n_styles, 512) W+ latents (``latent_avg`` included)."""
+
+    latent_avg: torch.Tensor
 
     def __init__(self, n_styles: int = 18) -> None:
         super().__init__()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from sgim_desktop.engine import lean_autograd as lean
 from sgim_desktop.engine import speed as speedup
 from sgim_desktop.engine.clip_space import ClipSpace, normalize
+from sgim_desktop.engine.identity import IdentityLoss
 from sgim_desktop.engine.run import StepRun
 from sgim_desktop.engine.schedule import get_lr as get_lr  # its old home: tests and the bench import it here
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
@@ -111,7 +112,7 @@ class EditModels:
 
     generator: StyleGAN2Generator
     space: ClipSpace | None = None
-    identity: torch.nn.Module | None = None
+    identity: IdentityLoss | None = None
     _mean_latent: torch.Tensor | None = None
 
     @property
@@ -250,7 +251,8 @@ class EditRun(StepRun[EditStep, EditResult]):
 
     def _steps(self) -> Iterator[EditStep]:
         req, models = self.request, self.models
-        if models.space is None:
+        space = models.space
+        if space is None:
             raise BadInputError("an edit needs CLIP and the audio encoder loaded")
         if models.device.type == "cpu":
             speedup.keep_freed_memory()
@@ -261,12 +263,13 @@ class EditRun(StepRun[EditStep, EditResult]):
         n_steps = speedup.fast_steps(req.steps, conv_dtype) if fast else req.steps
         w0 = source_latent(models, req)
         source_image = render(models, w0)
-        id_feats = None
+        identity, id_feats = None, None
         if req.lambda_id > 0:
-            if models.identity is None:
+            identity = models.identity
+            if identity is None:
                 raise BadInputError("lambda_id > 0 needs the ArcFace identity checkpoint (--identity)")
             with torch.no_grad():
-                id_feats = models.identity.source_features(g.synthesis(w0))
+                id_feats = identity.source_features(g.synthesis(w0))
         phases = self._phases()
         done_before = 0
         steps: list[EditStep] = []
@@ -276,7 +279,7 @@ class EditRun(StepRun[EditStep, EditResult]):
         started = time.perf_counter()
         cancelled = False
         for p_index, (phase, targets) in enumerate(phases):
-            embeds, weights, labels = self._target_tensors(targets)
+            embeds, weights, labels = self._target_tensors(space, targets)
             start = w0 if req.start_latent is None else req.start_latent.to(w0).reshape(w0.shape)
             latent = start.detach().clone().requires_grad_(True)
             optimizer = torch.optim.Adam([latent], lr=req.lr)
@@ -296,26 +299,26 @@ class EditRun(StepRun[EditStep, EditResult]):
                 optimizer.param_groups[0]["lr"] = lr
                 with lean.convolutions_in(conv_dtype):
                     img_gen = g.synthesis(latent, resolution=resolution, precise=not (fast and speedup.FAST_KERNELS))
-                fi = normalize(models.space.clip.encode_image(clip_view(img_gen, req.clip_input)).float())
+                fi = normalize(space.clip.encode_image(clip_view(img_gen, req.clip_input)).float())
                 per_target = 1 - (fi @ embeds.T)[0] * COS_SCALE
                 cos_loss = (per_target * weights).sum()
                 mask_before = mask.tolist() if req.layer_masking else None
                 if req.layer_masking:
                     layer = ((w0 - latent) ** 2).sum(dim=(0, 2))
-                    l = torch.sigmoid(mask) * layer
-                    sim = l.sum()
-                    ld = l.detach().double()
+                    masked = torch.sigmoid(mask) * layer
+                    sim = masked.sum()
+                    ld = masked.detach().double()
                     mask = mask - (0.1 * ld * (1 - ld)).float()
                 else:
                     sim = ((w0 - latent) ** 2).sum()
                 loss = req.lambda_sim * sim + cos_loss
                 id_value = 0.0
-                if id_feats is not None:
-                    i_loss = models.identity.forward_cached(img_gen, id_feats)
+                if identity is not None and id_feats is not None:
+                    i_loss = identity.forward_cached(img_gen, id_feats)
                     loss = loss + req.lambda_id * i_loss
                     id_value = float(i_loss.detach())
                 loss.backward()
-                grad = latent.grad.detach().clone().cpu() if req.record else None
+                grad = _recorded(latent.grad) if req.record else None
                 optimizer.step()
                 loss_value = float(loss.detach())
                 if schedule is not None:
@@ -383,18 +386,25 @@ class EditRun(StepRun[EditStep, EditResult]):
         coarse, fine = ("sound", "text") if req.splice_coarse == "sound" else ("text", "sound")
         return splice(phase_latents[coarse], phase_latents[fine], req.split_layer)
 
-    def _target_tensors(self, targets: Sequence[TargetSpec]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        space = self.models.space
+    def _target_tensors(self, space: ClipSpace,
+                        targets: Sequence[TargetSpec]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         embeds = []
         for t in targets:
             if t.kind == "text":
                 embeds.append(space.encode_text([t.text or t.label])[0])
             else:
+                assert t.embedding is not None  # _validate refuses a sound target without one
                 embeds.append(normalize(t.embedding.reshape(-1).float()))
         weights = torch.tensor([t.weight for t in targets], dtype=torch.float32)
         weights = weights / weights.sum()
         labels = _unique_labels([t.label for t in targets])
         return torch.stack(embeds).to(space.device), weights.to(space.device), labels
+
+
+def _recorded(grad: torch.Tensor | None) -> torch.Tensor:
+    """A copy of the latent's gradient, which ``backward`` has just filled, for ``EditRequest.record``."""
+    assert grad is not None
+    return grad.detach().clone().cpu()
 
 
 def _unique_labels(labels: list[str]) -> list[str]:
@@ -430,7 +440,8 @@ def start_edit(models: EditModels, request: EditRequest, cancel: threading.Event
     return EditRun(models, request, cancel)
 
 
-def sound_target(space: ClipSpace, encoder_input: torch.Tensor, weight: float = 1.0, label: str = "sound", average: bool = False) -> TargetSpec:
+def sound_target(space: ClipSpace, encoder_input: torch.Tensor, weight: float = 1.0, label: str = "sound",
+                 average: bool = False) -> TargetSpec:
     """A sound's target, embedded once: it never changes between steps."""
     emb = space.encode_sound(encoder_input, average=average)[0]
     return TargetSpec(kind="sound", weight=weight, label=label, embedding=emb)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from sgim_desktop.engine.run import StepRun
 from sgim_desktop.engine.schedule import get_lr
 from sgim_desktop.engine.stylegan2 import StyleGAN2Generator
 from sgim_desktop.errors import BadInputError
+
+if TYPE_CHECKING:
+    from sgim_desktop.engine.perceptual import Perceptual
 
 __all__ = [
     "InvertRequest", "InvertStep", "InvertResult", "InvertRun", "start_inversion", "PreparedPhoto",
@@ -179,7 +182,7 @@ def _latent_stats(models: EditModels) -> tuple[torch.Tensor, float]:
 class InvertRun(StepRun[InvertStep, InvertResult]):
     """One running inversion (an ``engine.run.Run``): InvertSteps; ``result`` is set when it ends or is cancelled."""
 
-    def __init__(self, models: EditModels, request: InvertRequest, perceptual: torch.nn.Module | None = None,
+    def __init__(self, models: EditModels, request: InvertRequest, perceptual: Perceptual | None = None,
                  cancel: threading.Event | None = None):
         _validate(request)
         self.models = models
@@ -295,7 +298,7 @@ def _validate(req: InvertRequest) -> None:
         raise BadInputError("an inversion needs a pixel or a perceptual loss weight above 0")
 
 
-def start_inversion(models: EditModels, request: InvertRequest, perceptual: torch.nn.Module | None = None,
+def start_inversion(models: EditModels, request: InvertRequest, perceptual: Perceptual | None = None,
                     cancel: threading.Event | None = None) -> InvertRun:
     """Start inverting ``request.image``; without ``perceptual`` (LPIPS) the loss is pixels only."""
     return InvertRun(models, request, perceptual, cancel)

@@ -240,13 +240,13 @@ class _Winograd3x3(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(weight)
         zeros = torch.zeros(weight.shape[0], dtype=x.dtype)
         return torch._nnpack_spatial_convolution(x.contiguous(), weight.contiguous(), zeros, [1, 1])
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (weight,) = ctx.saved_tensors
         flipped = weight.transpose(0, 1).flip(2, 3).contiguous()
         zeros = torch.zeros(flipped.shape[0], dtype=grad.dtype)

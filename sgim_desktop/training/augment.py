@@ -16,8 +16,8 @@ embedded once before training and a step only picks rows of that table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -50,7 +50,8 @@ class SpecAugmentConfig:
     time_width: int = 16  # time steps, of 128 (~1.25 s of the ~10 s window)
 
 
-def spec_augment_masks(n: int, generator: torch.Generator, cfg: SpecAugmentConfig = SpecAugmentConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+def spec_augment_masks(n: int, generator: torch.Generator,
+                       cfg: SpecAugmentConfig = SpecAugmentConfig()) -> tuple[torch.Tensor, torch.Tensor]:
     """Boolean masks (n x 128 mel bands, n x 128 time steps): True where the input is blanked."""
 
     def spans(count: int, width: int, size: int) -> torch.Tensor:

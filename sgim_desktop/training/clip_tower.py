@@ -9,15 +9,15 @@ with ``embed_dim``, ``vision_cfg``, ``text_cfg`` and optionally ``quick_gelu``);
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
 
-from sgim_desktop.engine.clip_space import CLIP_ARCH, load_clip, normalize
 from sgim_desktop.checkpoints.safe_load import load_checkpoint, state_dict_of
+from sgim_desktop.engine.clip_space import CLIP_ARCH, load_clip, normalize
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 EMBED_DIM = 512

@@ -8,7 +8,9 @@ from typing import Any
 
 DEFAULT_EPOCHS = 50
 # settings a resumed run may change; everything else comes from the run being resumed
-RUNTIME_FIELDS = ("out", "device", "amp", "workers", "cache_dir", "save_every", "log_every", "eval_batch", "dist_backend", "resume")
+RUNTIME_FIELDS = (
+    "out", "device", "amp", "workers", "cache_dir", "save_every", "log_every", "eval_batch", "dist_backend", "resume",
+)
 
 PROVENANCE = {
     "optimizer": "AdamW with weight_decay 0 = Adam (paper: Adam); betas (0.9, 0.999) (ours)",

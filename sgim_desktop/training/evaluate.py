@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +97,8 @@ def fit_logistic_regression(
     return w.detach(), b.detach()
 
 
-def linear_probe(emb: torch.Tensor, target: torch.Tensor, folds: torch.Tensor, n_classes: int, c: float = 1.0) -> dict[int, float]:
+def linear_probe(emb: torch.Tensor, target: torch.Tensor, folds: torch.Tensor, n_classes: int,
+                 c: float = 1.0) -> dict[int, float]:
     """Leave-one-fold-out accuracy of logistic regression, per fold."""
     result = {}
     for f in torch.unique(folds).tolist():

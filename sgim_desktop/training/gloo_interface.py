@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 ENV_NAME = "GLOO_SOCKET_IFNAME"
 

@@ -65,7 +65,8 @@ def gather_rows_nograd(x: torch.Tensor, group=None) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
-def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor,
+                     groups: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE between unit rows ``a[i]`` and ``b[i]``.
 
     ``groups`` (one id per row) makes every pair with equal ids a positive; without it only i <-> i is.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -112,13 +112,16 @@ def _float(row: dict[str, str], key: str) -> float:
         return float("nan")
 
 
-def plot_training(progress_csv: str | Path, epochs_csv: str | Path, out_png: str | Path, size: tuple[int, int] = (960, 720)) -> Path:
-    """Two panels: the loss and its terms over steps (smoothed) with validation loss at epoch ends; validation zero-shot accuracy."""
+def plot_training(progress_csv: str | Path, epochs_csv: str | Path, out_png: str | Path,
+                  size: tuple[int, int] = (960, 720)) -> Path:
+    """Two panels: the loss and its terms over steps (smoothed) with validation loss at epoch ends;
+    validation zero-shot accuracy."""
     steps, epochs = _read(Path(progress_csv)), _read(Path(epochs_csv))
     x = [_float(r, "step") for r in steps]
     window = max(1, len(steps) // 50)
     loss_series = []
-    for i, (key, name) in enumerate((("loss", "train loss"), ("loss_text", "audio-text"), ("loss_audio", "audio-audio"), ("loss_image", "audio-image"))):
+    curves = (("loss", "train loss"), ("loss_text", "audio-text"), ("loss_audio", "audio-audio"), ("loss_image", "audio-image"))
+    for i, (key, name) in enumerate(curves):
         ys = [_float(r, key) for r in steps]
         if not any(math.isfinite(v) for v in ys):
             continue
@@ -129,7 +132,8 @@ def plot_training(progress_csv: str | Path, epochs_csv: str | Path, out_png: str
     if any(math.isfinite(v) for _, v in val):
         loss_series.append(Series("validation loss", val, COLOURS[3], markers=True))
     acc = [(a, 100 * _float(r, "val_zero_shot")) for a, r in zip(ex, epochs)]
-    acc_series = [Series("validation zero-shot top-1 (%)", acc, COLOURS[4], markers=True)] if any(math.isfinite(v) for _, v in acc) else []
+    acc_series = ([Series("validation zero-shot top-1 (%)", acc, COLOURS[4], markers=True)]
+                  if any(math.isfinite(v) for _, v in acc) else [])
 
     w, h = size
     image = Image.new("RGB", size, (255, 255, 255))

@@ -53,7 +53,8 @@ __all__ = [
 ]
 
 
-def train(cfg: TrainConfig, progress: Callable[[TrainProgress], None] | None = None, cancel: threading.Event | None = None) -> TrainResult:
+def train(cfg: TrainConfig, progress: Callable[[TrainProgress], None] | None = None,
+          cancel: threading.Event | None = None) -> TrainResult:
     """Run (or resume, with ``cfg.resume``) a training; under torchrun each process calls this."""
     out = Path(cfg.out)
     state = None

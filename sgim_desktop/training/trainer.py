@@ -25,7 +25,7 @@ from sgim_desktop.training.datasets import BatchInputs, shrink_input
 from sgim_desktop.training.distributed import Dist, seeded_generator
 from sgim_desktop.training.losses import ContrastiveModel, contrastive_loss, gather_rows
 from sgim_desktop.training.plots import plot_training
-from sgim_desktop.training.prepare import RunData, Targets, embed_targets, prepare_data
+from sgim_desktop.training.prepare import Targets, embed_targets, prepare_data
 from sgim_desktop.training.run_files import (
     BEST_NAME,
     EPOCH_COLUMNS,
@@ -85,7 +85,8 @@ class Trainer:
             try:
                 self.model.load_state_dict(state["model"], strict=True)
             except (RuntimeError, KeyError) as exc:
-                raise CheckpointError(f"{self.out / RESUME_NAME} does not match this run's model: {str(exc).splitlines()[0]}") from exc
+                first = str(exc).splitlines()[0]
+                raise CheckpointError(f"{self.out / RESUME_NAME} does not match this run's model: {first}") from exc
         self.model.to(ctx.device)
         if ctx.world > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -288,7 +289,7 @@ class Trainer:
         return self.result(cancelled=False, epoch=self.epochs, step=step)
 
     def end_epoch(self, epoch: int, step: int) -> None:
-        cfg, ctx, data = self.cfg, self.ctx, self.data
+        ctx, data = self.ctx, self.data
         self.report(TrainProgress("validate", epoch=epoch + 1, epochs=self.epochs, step=step, total_steps=data.total_steps))
         self.evaluator.recalibrate_batch_norm(epoch)
         val = self.evaluator.validate() if data.val_clips else {}

@@ -66,8 +66,8 @@ def test_bfloat16_convolutions_run_in_bfloat16_and_keep_the_image_and_gradient_c
     for dtype in (None, torch.bfloat16):
         dtypes: set[torch.dtype] = set()
 
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            dtypes.add(t.dtype)
+        def pack(t: torch.Tensor, seen: set[torch.dtype] = dtypes) -> torch.Tensor:
+            seen.add(t.dtype)
             return t
 
         x = w.clone().requires_grad_(True)

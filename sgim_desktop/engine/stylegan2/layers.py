@@ -50,6 +50,8 @@ class EqualLinear(nn.Module):
 class Blur(nn.Module):
     """FIR low-pass after a transposed convolution (removes its checkerboard)."""
 
+    kernel: torch.Tensor
+
     def __init__(self, pad: tuple[int, int], gain: float):
         super().__init__()
         self.register_buffer("kernel", fir_kernel(gain))
@@ -61,6 +63,8 @@ class Blur(nn.Module):
 
 class Upsample(nn.Module):
     """2x FIR up-sampling of the RGB skip branch."""
+
+    kernel: torch.Tensor
 
     def __init__(self, factor: int = 2):
         super().__init__()
@@ -187,6 +191,7 @@ class StyledConv(nn.Module):
         # inside the leaky ReLU (it is positively homogeneous) into the demodulation, bias and noise
         # factors, and the demodulation, bias and noise are applied in one fused multiply-add.
         out, demod = self.conv.undemodulated(x, style, fast=True)
+        assert demod is not None
         gain = LRELU_GAIN
         z = torch.addcmul((self.activate.bias * gain).view(1, -1, 1, 1), out, (demod * gain)[:, :, None, None])
         z.add_(noise * (self.noise.weight * gain))
