@@ -133,7 +133,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version(APP_NAME)
-    except Exception:
+    except Exception:  # noqa: BLE001 (a missing or broken install's metadata must not stop the app logging)
         return "(version unknown)"
 
 

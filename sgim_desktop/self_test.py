@@ -171,7 +171,7 @@ def run_self_test() -> int:
         try:
             detail = check()
             _say(f"ok   {name}: {detail} ({time.perf_counter() - t0:.1f} s)")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (every failing check is reported, and the next one still runs)
             failures += 1
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             _say(f"FAIL {name}: {type(exc).__name__}: {first}")

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from sgim_desktop.engine.clip_space import ClipSpace
 from sgim_desktop.engine.edit import COS_SCALE, get_lr, to_uint8
-from sgim_desktop.engine.stylegan2 import ModulatedConv2d, StyleGAN2Generator, StyledConv, ToRGB
+from sgim_desktop.engine.stylegan2 import ModulatedConv2d, StyledConv, StyleGAN2Generator, ToRGB
 
 ORIGINAL_PREVIEW_EVERY = 20
 _LRELU_GAIN = math.sqrt(2.0)

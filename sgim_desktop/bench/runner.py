@@ -69,7 +69,7 @@ def weight_files(folder: Path, sizes: Sequence[int]) -> dict[str, Path]:
             from sgim_desktop.engine.stylegan2 import rule_weighted_generator
 
             sd = rule_weighted_generator(size).state_dict()
-            _atomic(path, lambda tmp: torch.save({"g_ema": sd}, tmp))
+            _atomic(path, lambda tmp, sd=sd: torch.save({"g_ema": sd}, tmp))
     return files
 
 

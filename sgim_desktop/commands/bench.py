@@ -83,6 +83,8 @@ def _line(r: dict) -> str:
         extra += f"; objective {100 * r['objective_vs_exact']:+.2f}% vs exact"
     note = " (original = our re-implementation of its computation)" if r["mode"] == "original" else ""
     return (f"{r['size']}px {r['device']} {r['mode']}{note}: {r['step_s_median']:.3f} s/step "
-            f"[{r['step_s_min']:.3f}-{r['step_s_max']:.3f}] over {r['steps']} steps, first preview {r['first_preview_s']:.2f} s, "
-            f"default edit ({r['default_edit_steps']} steps) ~{r['default_edit_s']:.0f} s, RSS peak {r['peak_rss_mb']:.0f} MB{gpu}, "
+            f"[{r['step_s_min']:.3f}-{r['step_s_max']:.3f}] over {r['steps']} steps, "
+            f"first preview {r['first_preview_s']:.2f} s, "
+            f"default edit ({r['default_edit_steps']} steps) ~{r['default_edit_s']:.0f} s, "
+            f"RSS peak {r['peak_rss_mb']:.0f} MB{gpu}, "
             f"objective {r['objective']:.5f} (from {r['objective_start']:.5f}){extra}")

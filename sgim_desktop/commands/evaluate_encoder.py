@@ -7,8 +7,8 @@ import json
 import sys
 import tempfile
 from dataclasses import asdict
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 from sgim_desktop.commands.common import add_checkpoint_arg, checkpoint_path
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             results.append(evaluate_set(
                 d, encoder, tower.encode_texts, cache, device, args.template, not args.no_linear_probe, args.probe_c,
                 args.batch_size, args.workers, args.input_pool,
-                progress=lambda stage, done, total: bars[stage](SimpleNamespace(step=done, total=total)),
+                progress=lambda stage, done, total, bars=bars: bars[stage](SimpleNamespace(step=done, total=total)),
             ))
     about = {"audio encoder": str(encoder_path), "CLIP": f"{clip_path} ({tower.name})", "device": device}
     if args.out:

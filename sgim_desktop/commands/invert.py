@@ -147,7 +147,6 @@ def _encoder_file(args: argparse.Namespace, generator, prepared) -> Path | None:
     if choice == "auto" and prepared.mode != "face":
         return None
     from sgim_desktop.checkpoints.progress import terminal_manager
-
     from sgim_desktop.engine.api import face_encoder_specs
 
     manager = terminal_manager()
@@ -187,8 +186,8 @@ def encoder_start(args: argparse.Namespace, models, prepared, json_lines: bool):
 
 def invert_photo(args: argparse.Namespace, models, located, device: str, json_lines: bool):
     """Align (``located`` from ``locate``) and invert with ``models.generator``; returns (prepared, result)."""
-    from sgim_desktop.engine.export import write_image
     from sgim_desktop.engine import api
+    from sgim_desktop.engine.export import write_image
     from sgim_desktop.errors import BadInputError
 
     steps = args.invert_steps
@@ -226,8 +225,8 @@ class _Done:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgim_desktop.engine.export import check_folder, check_image_path, write_image
     from sgim_desktop.engine import api
+    from sgim_desktop.engine.export import check_folder, check_image_path, write_image
     from sgim_desktop.engine.images import load_image
     from sgim_desktop.errors import BadInputError
 

@@ -105,9 +105,8 @@ def _duration(s: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgim_desktop.training.train import TrainConfig, train
-
     from sgim_desktop.errors import BadInputError
+    from sgim_desktop.training.train import TrainConfig, train
 
     if args.clip_config and not args.clip and not args.resume:
         raise BadInputError("--clip-config needs --clip FILE, the weights of that architecture")

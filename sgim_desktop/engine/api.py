@@ -36,15 +36,17 @@ from sgim_desktop.engine.export import side_by_side, write_image, write_latent
 from sgim_desktop.engine.invert import REFINE_LATENT_NOISE, REFINE_LR, InvertRequest, InvertRun, PreparedPhoto
 from sgim_desktop.engine.invert import prepare_photo as _prepare_photo
 from sgim_desktop.engine.invert import start_inversion as _start_inversion
+from sgim_desktop.engine.perceptual import Perceptual
 from sgim_desktop.engine.plans import EditPlan, ModelFiles, OpenedSound, PhotoPlan, Picture, SoundPick
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 __all__ = [
-    "EditModels", "EditPlan", "EditRun", "face_encoder_specs", "Heard", "InvertRun", "ModelCache", "ModelFiles", "OpenedSound",
-    "PhotoPlan", "Picture", "PreparedPhoto", "Sound", "SoundPick", "blend", "build_targets", "edit_request", "encode_face",
-    "hear", "hear_in", "load_clip_space", "window_warnings", "window_start_s", "average_note", "inversion_request", "load_latent", "load_models", "open_sound", "pick_device", "prepare_photo",
-    "render", "render_source", "render_strength", "save_latent", "source_latent", "start_edit",
-    "start_inversion", "side_by_side", "write_image", "write_latent",
+    "average_note", "blend", "build_targets", "edit_request", "EditModels", "EditPlan", "EditRun",
+    "encode_face", "face_encoder_specs", "hear", "hear_in", "Heard", "inversion_request", "InvertRun",
+    "load_clip_space", "load_latent", "load_models", "ModelCache", "ModelFiles", "open_sound", "OpenedSound",
+    "PhotoPlan", "pick_device", "Picture", "prepare_photo", "PreparedPhoto", "render", "render_source",
+    "render_strength", "save_latent", "side_by_side", "Sound", "SoundPick", "source_latent", "start_edit",
+    "start_inversion", "window_start_s", "window_warnings", "write_image", "write_latent",
 ]
 
 
@@ -263,7 +265,7 @@ def inversion_request(image: np.ndarray, steps: int, start: torch.Tensor | None 
                          optimize_noise=optimize_noise, **schedule)  # type: ignore[arg-type]
 
 
-def start_inversion(models: EditModels, request: InvertRequest, perceptual: torch.nn.Module | None = None,
+def start_inversion(models: EditModels, request: InvertRequest, perceptual: Perceptual | None = None,
                     cancel: threading.Event | None = None) -> InvertRun:
     """Start turning an aligned square into a latent; iterate for steps, read ``result`` at the end."""
     return _start_inversion(models, request, perceptual, cancel)

@@ -8,19 +8,21 @@ carries code and is refused.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import operator
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sgim_desktop.engine.audio_encoder import AudioEncoder
 from sgim_desktop.checkpoints.safe_load import layout_problem, load_checkpoint, state_dict_of
+from sgim_desktop.engine.audio_encoder import AudioEncoder
 from sgim_desktop.errors import BadInputError, CheckpointError
 
 CLIP_ARCH = "ViT-B-32-quickgelu"
@@ -129,14 +131,26 @@ class Heard:
     cosine: float
 
 
+class ClipModel(Protocol):
+    """What the edit needs of open_clip's CLIP (its own class carries no types)."""
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor: ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+    def state_dict(self) -> dict[str, torch.Tensor]: ...
+
+
 class ClipSpace:
     """Encodes text, images and sounds into CLIP's unit sphere; builds edit targets; labels sounds."""
 
     def __init__(self, clip: torch.nn.Module, audio_encoder: AudioEncoder, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
-        self.clip = clip.to(self.device).eval().requires_grad_(False)
+        self.clip = cast(ClipModel, clip.to(self.device).eval().requires_grad_(False))
         self.audio_encoder = audio_encoder.to(self.device).eval().requires_grad_(False)
-        self._tokenizer = None
+        self._tokenizer: Callable[[list[str]], torch.Tensor] | None = None
         self._text_cache: dict[str, torch.Tensor] = {}
         self.clip_file: Path | None = None  # where CLIP came from, when from a file: keys the label cache
 
@@ -196,7 +210,7 @@ class ClipSpace:
         total = sum(abs(p.weight) for p in parts)
         if total == 0:
             raise BadInputError("all target weights are zero: give the sound or the text a weight above 0")
-        mix = sum(p.weight * p.embedding.reshape(1, -1).float() for p in parts)
+        mix = functools.reduce(operator.add, [p.weight * p.embedding.reshape(1, -1).float() for p in parts])
         return normalize(mix)
 
     @torch.no_grad()
@@ -204,7 +218,7 @@ class ClipSpace:
         """Zero-shot: which labels lie closest to a sound, with softmax(100 * cosine) probabilities."""
         if not labels:
             raise BadInputError("the label list is empty")
-        text = self.encode_text([template.format(l) for l in labels])
+        text = self.encode_text([template.format(label) for label in labels])
         cos = (normalize(sound_embedding.reshape(1, -1).float()) @ text.T)[0]
         prob = torch.softmax(100.0 * cos, dim=0)
         order = torch.argsort(prob, descending=True)[: max(1, top_k)]

@@ -18,10 +18,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from sgim_desktop.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from sgim_desktop.engine.clip_space import ClipModel
 
 FORMAT = "sgim-desktop directions"
 PARTIAL_FORMAT = "sgim-desktop directions partial"
@@ -68,7 +72,7 @@ def file_sha256(path: str | Path) -> str:
     return _sha_cache[key]
 
 
-def clip_fingerprint(clip: torch.nn.Module) -> str:
+def clip_fingerprint(clip: torch.nn.Module | ClipModel) -> str:
     """The CLIP weights' identity (whatever file they came from): sha256 of its projection layers."""
     state = clip.state_dict()
     names = [k for k in _CLIP_KEYS if k in state] or sorted(state)

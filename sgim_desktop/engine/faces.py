@@ -229,8 +229,8 @@ class FaceDetector:
             return torch.zeros(0, 5, device=img.device)
         boxes = torch.cat(found)
         boxes = boxes[_nms(boxes, 0.7)]
-        size = (boxes[:, 2:4] - boxes[:, 0:2])
-        corrected = torch.cat([boxes[:, 0:2] + boxes[:, 5:7] * size, boxes[:, 2:4] + boxes[:, 7:9] * size], dim=1)
+        extent = boxes[:, 2:4] - boxes[:, 0:2]
+        corrected = torch.cat([boxes[:, 0:2] + boxes[:, 5:7] * extent, boxes[:, 2:4] + boxes[:, 7:9] * extent], dim=1)
         return _square(torch.cat([corrected, boxes[:, 4:5]], dim=1))
 
     def _refine(self, img: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

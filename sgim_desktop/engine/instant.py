@@ -183,7 +183,7 @@ def paper_objective(models: EditModels, latent: torch.Tensor, source: torch.Tens
     with torch.no_grad():
         w = latent.to(models.device)
         image = models.generator.synthesis(w)
-        fi = normalize(models.space.clip.encode_image(clip_view(image)).float()).cpu()  # type: ignore[operator]
+        fi = normalize(models.space.clip.encode_image(clip_view(image)).float()).cpu()
         cos_loss = float(((1 - (fi @ embeds.T)[0] * COS_SCALE) * weights).sum())
         sim = float(((w - source.to(w)) ** 2).sum())
     return cos_loss, cos_loss + lambda_sim * sim

@@ -43,7 +43,8 @@ def _vgg16_features() -> nn.Sequential:
             continue
         conv = nn.Conv2d(channels, int(item), 3, padding=1)
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(conv.bias)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
         layers += [conv, nn.ReLU()]
         channels = int(item)
     return nn.Sequential(*layers)
@@ -51,6 +52,9 @@ def _vgg16_features() -> nn.Sequential:
 
 class Perceptual(nn.Module):
     """LPIPS-VGG distance between two image batches in [-1, 1] (B x 3 x H x W) -> one value per pair."""
+
+    shift: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

@@ -24,7 +24,7 @@ def face_thumbnails(photo: np.ndarray, faces: list["Face"], size: int = THUMBNAI
         x0, y0, x1, y1 = face.box
         side = max(x1 - x0, y1 - y0, 1.0) * (1.0 + 2.0 * MARGIN)
         cx, cy = face.centre
-        box = tuple(int(round(v)) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+        box = (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
         square = image.crop(box).resize((size, size), Image.Resampling.LANCZOS)
         thumbs.append(np.ascontiguousarray(np.asarray(square.convert("RGB"), dtype=np.uint8)))
     return thumbs

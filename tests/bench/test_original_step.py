@@ -5,7 +5,6 @@ original's (costlier) route."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from sgim_desktop.bench.original_step import (
     OriginalRun,
@@ -14,7 +13,7 @@ from sgim_desktop.bench.original_step import (
     upfirdn2d_reference_layout,
 )
 from sgim_desktop.engine.clip_space import ClipSpace
-from sgim_desktop.engine.edit import EditRequest, TargetSpec, clip_view, start_edit, EditModels
+from sgim_desktop.engine.edit import EditModels, EditRequest, TargetSpec, clip_view, start_edit
 from sgim_desktop.engine.stylegan2 import rule_weighted_generator, upfirdn2d
 from tests.conftest import load_reference
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from sgim_desktop.engine.align import (
-    align_face, centre_crop, face_alignment, face_mask, ffhq_quad, paste_back, quad_alignment,
+    align_face,
+    centre_crop,
+    face_alignment,
+    face_mask,
+    ffhq_quad,
+    paste_back,
+    quad_alignment,
 )
 from sgim_desktop.errors import BadInputError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sgim_desktop.engine.identity import IdentityLoss, IRSE50, load_arcface, rule_weighted_arcface
+from sgim_desktop.engine.identity import IRSE50, IdentityLoss, load_arcface, rule_weighted_arcface
 from sgim_desktop.errors import CheckpointError
 from tests.conftest import load_reference
 

@@ -9,9 +9,9 @@ import sys
 
 from tests.conftest import REPO
 
-WINDOW_AND_TASKS = ("sgim_desktop.ui.main_window", "sgim_desktop.ui.app", "sgim_desktop.ui.worker_tasks.edit",
-                    "sgim_desktop.ui.worker_tasks.photo", "sgim_desktop.ui.worker_tasks.export", "sgim_desktop.ui.worker_tasks.sounds",
-                    "sgim_desktop.ui.worker_tasks.picture", "sgim_desktop.ui.worker_tasks.models", "sgim_desktop.ui.worker_tasks.loading")
+WINDOW_AND_TASKS = ("sgim_desktop.ui.main_window", "sgim_desktop.ui.app",
+                    *(f"sgim_desktop.ui.worker_tasks.{name}"
+                      for name in ("edit", "photo", "export", "sounds", "picture", "models", "loading")))
 
 
 def loaded_after_importing(*modules: str) -> list[str]:

@@ -12,12 +12,12 @@ import torch
 from PySide6.QtWidgets import QApplication
 
 from sgim_desktop.ui.providers import CatalogModels, PrebuiltModels
+from sgim_desktop.ui.worker import EngineWorker, TaskQueue
 from sgim_desktop.ui.worker_tasks.base import Report, Task
 from sgim_desktop.ui.worker_tasks.context import TaskContext
 from sgim_desktop.ui.worker_tasks.models import LoadModelsTask
 from sgim_desktop.ui.worker_tasks.picture import OpenLatentTask
 from sgim_desktop.ui.worker_tasks.sounds import OpenSoundsTask
-from sgim_desktop.ui.worker import EngineWorker, TaskQueue
 from tests.conftest import SAMPLE_AUDIO
 
 

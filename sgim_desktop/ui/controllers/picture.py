@@ -23,8 +23,8 @@ from sgim_desktop.ui.feedback import Feedback
 from sgim_desktop.ui.mixer import MAX_SEED, MixerPanel, SourcePanel
 from sgim_desktop.ui.providers import domain_of
 from sgim_desktop.ui.settings import WindowSettings
-from sgim_desktop.ui.worker_tasks.picture import OpenLatentTask, RenderSourceTask, StrengthTask
 from sgim_desktop.ui.worker import EngineWorker
+from sgim_desktop.ui.worker_tasks.picture import OpenLatentTask, RenderSourceTask, StrengthTask
 
 CACHE_IMAGES = 24
 
