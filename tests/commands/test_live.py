@@ -53,3 +53,18 @@ def test_bad_live_input_is_refused_with_one_line(extra, message, tmp_path, capsy
     assert main(["live", "--out-dir", str(tmp_path / "f"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_live_follows_the_microphone(built, checkpoint_files, tmp_path, capsys, one_thread):
+    from tests.virtual_mic import ensure_virtual_mic, playing
+
+    ensure_virtual_mic()
+    out_dir = tmp_path / "mic"
+    with playing(SAMPLE_AUDIO / "raining.wav"):
+        code = main(live_args(built, checkpoint_files, out_dir, "--input", "mic", "--duration", "3", "--json"))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["frames"] >= 1 and len(list(out_dir.glob("frame_*.png"))) == summary["frames"]
+    assert (out_dir / "final.png").is_file()
