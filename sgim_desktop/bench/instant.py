@@ -16,7 +16,7 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 INSTANT_NOTE = ("cos: the loop's CLIP view of the picture against the target; refine_steps_to_match: steps of the "
@@ -33,6 +33,12 @@ def add_instant_args(p: argparse.ArgumentParser) -> None:
     for flag, what in (("--basis", "latent atoms"), ("--probe-latents", "probe latents"),
                        ("--response-latents", "response latents"), ("--calibrate-latents", "calibration latents")):
         p.add_argument(flag, type=int, metavar="N", help=f"with --instant: the directions build's {what} (default: its own)")
+    p.add_argument("--estimate-build", type=int, nargs="+", default=[], metavar="PX",
+                   help="with --instant: for these sizes, time a build of one latent per stage and extrapolate the "
+                        "whole build from its per-stage costs (reported as directions_build_s_estimated)")
+    p.add_argument("--quality-sizes", type=int, nargs="*", metavar="PX",
+                   help="with --instant: compare with the optimisation only at these sizes (default: every size; "
+                        "none: nowhere)")
 
 
 @dataclass
@@ -42,6 +48,8 @@ class InstantBenchConfig:
     opt_steps: int = 300
     live_seconds: float = 10.0
     overrides: dict = field(default_factory=dict)  # DirectionsSettings fields
+    estimate_build: bool = False
+    quality: bool = True
 
 
 def run_instant_bench(args: argparse.Namespace) -> int:
@@ -53,6 +61,9 @@ def run_instant_bench(args: argparse.Namespace) -> int:
         raise BadInputError("--opt-steps must be at least 2")
     if not args.live_seconds > 0:
         raise BadInputError("--live-seconds must be above 0")
+    for flag, sizes in (("--estimate-build", args.estimate_build), ("--quality-sizes", args.quality_sizes or [])):
+        if not set(sizes) <= set(args.size):
+            raise BadInputError(f"{flag} names a size that --size does not")
     overrides = {k: getattr(args, k) for k in ("basis", "probe_latents", "response_latents", "calibrate_latents")
                  if getattr(args, k) is not None}
     if args.threads:
@@ -65,7 +76,9 @@ def run_instant_bench(args: argparse.Namespace) -> int:
         folder = Path(args.weights_dir) if args.weights_dir else Path(tmp)
         files = weight_files(folder, sorted(set(args.size)))
         for size in args.size:
-            config = InstantBenchConfig(size, device, args.opt_steps, args.live_seconds, overrides)
+            config = InstantBenchConfig(size, device, args.opt_steps, args.live_seconds, overrides,
+                                        estimate_build=size in args.estimate_build,
+                                        quality=args.quality_sizes is None or size in args.quality_sizes)
             result = bench_instant(config, files, Path(tmp))
             result["machine"] = info
             print(json.dumps(result) if args.json else _line(result), flush=True)
@@ -90,22 +103,51 @@ def bench_instant(config: InstantBenchConfig, files: dict, scratch: Path) -> dic
     if "basis" in config.overrides:
         settings = replace(settings, chunk=min(settings.chunk, settings.basis))
     conv_dtype = speed.fast_convolution_dtype(config.device, config.size)
+    measured = replace(settings, probe_latents=1, response_latents=1, calibrate_latents=1) if config.estimate_build else settings
     started = time.perf_counter()
     build = build_directions(models, models.space.clip, generator, scratch / f"d{config.size}.safetensors",
-                             settings, conv_dtype=conv_dtype)
-    directions = build.run_to_end().to(models.device)
+                             measured, conv_dtype=conv_dtype)
+    stage_s = _stage_seconds(build)
+    assert build.result is not None
+    directions = build.result.to(models.device)
     build_s = time.perf_counter() - started
     audio_input = torch.rand(1, 1, 128, 512, generator=torch.Generator().manual_seed(AUDIO_SEED))
     target = sound_target(models.space, audio_input, label="bench sound")
     w0 = api.source_latent(models, api.Picture(seed=SOURCE_SEED))
     out = {"size": config.size, "device": config.device, "mode": "instant",
            "directions_build_s": round(build_s, 1), "directions_settings": build.result.info["settings"],
-           "directions_convolutions": str(conv_dtype or torch.float32).removeprefix("torch.")}
+           "directions_convolutions": str(conv_dtype or torch.float32).removeprefix("torch."),
+           "directions_stage_s": {k: round(v, 1) for k, v in stage_s.items()}}
+    if config.estimate_build:
+        out["directions_build_s_estimated"] = round(_extrapolate(build_s, stage_s, measured, settings), 1)
+        out["directions_build_note"] = ("directions_build_s is a build of one latent per stage; the estimate scales its "
+                                        "per-stage seconds to the settings' latent counts (setup counted once)")
+        out["directions_settings"] = asdict(settings)
     out.update(_speed(models, directions, w0, target))
     out.update(_live(models, directions, w0, config.live_seconds))
-    out.update(_quality(models, directions, w0, target, config.opt_steps))
+    if config.quality:
+        out.update(_quality(models, directions, w0, target, config.opt_steps))
     out["note"] = INSTANT_NOTE
     return out
+
+
+def _stage_seconds(build) -> dict[str, float]:
+    """Runs the build to its end; the seconds its units took, per stage."""
+    seconds: dict[str, float] = {}
+    before = 0.0
+    for step in build:
+        seconds[step.stage] = seconds.get(step.stage, 0.0) + step.elapsed_s - before
+        before = step.elapsed_s
+    return seconds
+
+
+def _extrapolate(wall_s: float, stage_s: dict[str, float], measured, settings) -> float:
+    """The whole build's seconds from a sample build's: each stage scales with its latent count."""
+    scale = {"probe": settings.probe_latents / measured.probe_latents,
+             "response": settings.response_latents / measured.response_latents,
+             "calibrate": settings.calibrate_latents / measured.calibrate_latents}
+    setup = wall_s - sum(stage_s.values())
+    return setup + sum(seconds * scale[stage] for stage, seconds in stage_s.items())
 
 
 def _ms(fn, repeats: int) -> float:
@@ -187,9 +229,13 @@ def _quality(models, directions, w0, target, steps: int) -> dict:
 
 
 def _line(r: dict) -> str:
-    return (f"{r['size']}px {r['device']} instant: directions built in {r['directions_build_s']:.0f} s, "
+    built = (f"directions estimated at {r['directions_build_s_estimated']:.0f} s" if "directions_build_s_estimated" in r
+             else f"directions built in {r['directions_build_s']:.0f} s")
+    head = (f"{r['size']}px {r['device']} instant: {built}, "
             f"target to latent {r['target_to_direction_ms']:.2f} ms, to picture {r['instant_edit_ms']:.0f} ms "
             f"(exact {r['instant_edit_exact_ms']:.0f}), live {r['live_fps']:.2f} fps at {r['live_preview_px']} px "
-            f"(update p50 {r['live_update_ms_p50']} ms); cos gain instant {r['cos_gain_instant']:+.4f} vs "
-            f"{r['opt_steps']}-step optimisation {r['cos_gain_optimised']:+.4f}; refine from instant reaches it in "
-            f"{r['refine_steps_to_match']} steps")
+            f"(update p50 {r['live_update_ms_p50']} ms)")
+    if "cos_gain_instant" not in r:
+        return head
+    return (f"{head}; cos gain instant {r['cos_gain_instant']:+.4f} vs {r['opt_steps']}-step optimisation "
+            f"{r['cos_gain_optimised']:+.4f}; refine from instant reaches it in {r['refine_steps_to_match']} steps")

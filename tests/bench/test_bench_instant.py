@@ -37,7 +37,32 @@ def test_the_instant_bench_runs_small_and_reports_every_figure(tmp_path, checkpo
     assert sorted(p.name for p in weights.iterdir()) == ["clip-vit-b-32.safetensors", "resnet18_57.pth", "stylegan2-64.pt"]
 
 
-@pytest.mark.parametrize("flags, message", [(["--opt-steps", "1"], "--opt-steps"), (["--live-seconds", "0"], "--live-seconds")])
+@pytest.mark.slow
+def test_a_build_too_long_to_run_is_estimated_from_one_latent_per_stage(tmp_path, checkpoint_files, generator_files,
+                                                                         capsys):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(checkpoint_files["clip"], weights / "clip-vit-b-32.safetensors")
+    shutil.copy(checkpoint_files["audio_encoder"], weights / "resnet18_57.pth")
+    shutil.copy(generator_files[64], weights / "stylegan2-64.pt")
+    code = main(["bench", "--instant", "--size", "64", "--estimate-build", "64", "--quality-sizes", "--live-seconds", "1",
+                 "--basis", "4", "--probe-latents", "3", "--response-latents", "4", "--calibrate-latents", "2",
+                 "--device", "cpu", "--threads", "1", "--weights-dir", str(weights), "--json"])
+    assert code == 0
+    (r,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert r["directions_settings"]["probe_latents"] == 3 and r["directions_settings"]["response_latents"] == 4
+    stages = r["directions_stage_s"]
+    assert set(stages) == {"probe", "response", "calibrate"}
+    setup = r["directions_build_s"] - sum(stages.values())
+    expected = setup + 3 * stages["probe"] + 4 * stages["response"] + 2 * stages["calibrate"]
+    assert r["directions_build_s_estimated"] == pytest.approx(expected, abs=0.6)  # each stage is rounded to 0.1 s
+    assert r["directions_build_s_estimated"] > r["directions_build_s"]
+    assert "cos_gain_instant" not in r and r["live_fps"] > 0
+
+
+@pytest.mark.parametrize("flags, message", [(["--opt-steps", "1"], "--opt-steps"), (["--live-seconds", "0"], "--live-seconds"),
+                                           (["--size", "256", "--estimate-build", "1024"], "--estimate-build"),
+                                           (["--size", "256", "--quality-sizes", "64"], "--quality-sizes")])
 def test_the_instant_bench_refuses_bad_settings(flags, message, capsys):
     assert main(["bench", "--instant", *flags]) == 2
     assert message in capsys.readouterr().err
