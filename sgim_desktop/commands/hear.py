@@ -41,10 +41,9 @@ def run(args: argparse.Namespace) -> int:
     notes = [f"warning: {w}" for w in warnings] + ([f"note: {api.average_note(opened)}"] if args.average else [])
     for line in notes if sys.stderr is not None else ():
         print(line, file=sys.stderr)
-    space = api.load_clip_space(checkpoint_path(args.clip, "clip"),
-                                checkpoint_path(args.audio_encoder, "audio_encoder"), pick_device(args.device))
     pick = api.SoundPick(opened.prepared, start, average=args.average)
-    heard = api.hear_in(space, pick, labels, top_k=args.top, template=args.template)
+    heard = api.hear_with_files(checkpoint_path(args.clip, "clip"), checkpoint_path(args.audio_encoder, "audio_encoder"),
+                                pick, labels, top_k=args.top, template=args.template, device=pick_device(args.device))
     if args.json:
         print(json.dumps({
             "file": str(Path(args.file)),

@@ -182,6 +182,23 @@ def hear_in(space: ClipSpace, pick: SoundPick, labels: list[str], top_k: int = 5
     return space.hear(emb[0], labels, top_k=top_k, template=template)
 
 
+def hear_with_files(clip: Path, audio_encoder: Path, pick: SoundPick, labels: list[str], top_k: int = 5,
+                    template: str = "{}", device: str = "auto") -> list[Heard]:
+    """``hear_in`` from the files, loading CLIP only when the label cache lacks this CLIP file's embeddings
+    of these labels: a warm ``hear`` needs the audio encoder alone (CLIP is ~0.6 GB to read and build)."""
+    from sgim_desktop.engine.audio_encoder import load_audio_encoder
+    from sgim_desktop.engine.clip_space import embed_sound, rank_labels
+    from sgim_desktop.engine.label_cache import cached_embeddings
+
+    if not labels:
+        raise BadInputError("the label list is empty")
+    text = cached_embeddings(clip, [template.format(label) for label in labels])
+    if text is None:
+        return hear_in(load_clip_space(clip, audio_encoder, device), pick, labels, top_k=top_k, template=template)
+    encoder = load_audio_encoder(audio_encoder, pick_device(device))
+    return rank_labels(embed_sound(encoder, encoder_input(pick), pick.average)[0], text, labels, top_k)
+
+
 def hear(models: EditModels, pick: SoundPick, labels: list[str], top_k: int = 5) -> list[Heard]:
     """``hear_in`` with the edit models' CLIP space."""
     return hear_in(_needs_space(models, "hearing"), pick, labels, top_k)

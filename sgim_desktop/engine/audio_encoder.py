@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from sgim_desktop.checkpoints.safe_load import layout_problem, load_checkpoint, state_dict_of
+from sgim_desktop.engine.resnet18 import ResNet18
 from sgim_desktop.errors import CheckpointError
 
 
@@ -20,7 +20,7 @@ class AudioEncoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, 3, (3, 3))
-        self.feature_extractor = resnet18(weights=None, num_classes=512)
+        self.feature_extractor = ResNet18(num_classes=512)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature_extractor(self.conv(x))

@@ -131,6 +131,23 @@ class Heard:
     cosine: float
 
 
+@torch.no_grad()
+def embed_sound(encoder: torch.nn.Module, x: torch.Tensor, average: bool = False) -> torch.Tensor:
+    """Unit embeddings of N x 1 x 128 x 512 encoder inputs (one, pooled, with ``average``), on the CPU."""
+    emb = normalize(encoder(x.to(next(encoder.parameters()).device)).float())
+    if average:
+        emb = normalize(emb.mean(dim=0, keepdim=True))
+    return emb.cpu()
+
+
+def rank_labels(sound_embedding: torch.Tensor, text: torch.Tensor, labels: Sequence[str], top_k: int = 5) -> list[Heard]:
+    """The ``top_k`` labels by cosine to the sound, with softmax(100 * cosine) probabilities (CLIP's scale)."""
+    cos = (normalize(sound_embedding.reshape(1, -1).float()) @ text.T)[0]
+    prob = torch.softmax(100.0 * cos, dim=0)
+    order = torch.argsort(prob, descending=True)[: max(1, top_k)]
+    return [Heard(labels[i], float(prob[i]), float(cos[i])) for i in order.tolist()]
+
+
 class ClipModel(Protocol):
     """What the edit needs of open_clip's CLIP (its own class carries no types)."""
 
@@ -173,17 +190,10 @@ class ClipSpace:
             return torch.zeros(0, 512)
         return torch.stack([self._text_cache[t] for t in texts])
 
-    def encode_sound_raw(self, x: torch.Tensor) -> torch.Tensor:
-        """Un-normalised encoder output for N x 1 x 128 x 512 inputs."""
-        return self.audio_encoder(x.to(self.device)).float()
-
     @torch.no_grad()
     def encode_sound(self, x: torch.Tensor, average: bool = False) -> torch.Tensor:
         """Unit embeddings of encoder inputs; ``average`` pools many windows of one sound into one."""
-        emb = normalize(self.encode_sound_raw(x))
-        if average:
-            emb = normalize(emb.mean(dim=0, keepdim=True))
-        return emb.cpu()
+        return embed_sound(self.audio_encoder, x, average)
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -218,8 +228,4 @@ class ClipSpace:
         """Zero-shot: which labels lie closest to a sound, with softmax(100 * cosine) probabilities."""
         if not labels:
             raise BadInputError("the label list is empty")
-        text = self.encode_text([template.format(label) for label in labels])
-        cos = (normalize(sound_embedding.reshape(1, -1).float()) @ text.T)[0]
-        prob = torch.softmax(100.0 * cos, dim=0)
-        order = torch.argsort(prob, descending=True)[: max(1, top_k)]
-        return [Heard(labels[i], float(prob[i]), float(cos[i])) for i in order.tolist()]
+        return rank_labels(sound_embedding, self.encode_text([template.format(label) for label in labels]), labels, top_k)

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import batched_nms
 
 from sgim_desktop.errors import BadInputError, CheckpointError
 
@@ -221,7 +220,7 @@ class FaceDetector:
                 hi = torch.floor((2 * cells + 12) / scale)
                 reg = offsets[0, :, ys, xs].T
                 boxes = torch.cat([lo, hi, score[:, None], reg], dim=1)
-                keep = batched_nms(boxes[:, :4], boxes[:, 4], torch.zeros(len(boxes), dtype=torch.long), 0.5)
+                keep = _nms(boxes, 0.5)
                 found.append(boxes[keep])
             scale *= self.factor
             side *= self.factor
@@ -259,6 +258,8 @@ class FaceDetector:
 
 
 def _nms(boxes: torch.Tensor, iou: float) -> torch.Tensor:
+    from torchvision.ops import batched_nms  # here: importing torchvision costs a second of every start that finds no face
+
     return batched_nms(boxes[:, :4], boxes[:, 4], torch.zeros(len(boxes), dtype=torch.long, device=boxes.device), iou)
 
 

@@ -95,17 +95,29 @@ def text_embeddings(space: ClipSpace, clip_file: str | Path, texts: Sequence[str
     """Unit embeddings of ``texts`` (N x 512) by the CLIP loaded from ``clip_file``: read from the cache or
     computed once and saved. Either way ``space`` holds them afterwards, so its ``hear`` encodes nothing."""
     texts = list(texts)
-    path = (folder or cache_dir()) / f"{cache_key(clip_file, texts)}.safetensors"
-    emb = _read(path, texts) if path.is_file() else None
+    emb = cached_embeddings(clip_file, texts, folder)
     if emb is None:
         emb = space.encode_text(texts)
-        _write(path, emb, texts)
+        _write(_path(clip_file, texts, folder), emb, texts)
     else:
+        space._text_cache.update(zip(texts, emb))
+    return emb
+
+
+def _path(clip_file: str | Path, texts: Sequence[str], folder: Path | None) -> Path:
+    return (folder or cache_dir()) / f"{cache_key(clip_file, texts)}.safetensors"
+
+
+def cached_embeddings(clip_file: str | Path, texts: Sequence[str], folder: Path | None = None) -> torch.Tensor | None:
+    """The saved embeddings of ``texts`` by this CLIP file, or None: what lets ``hear`` skip loading CLIP."""
+    texts = list(texts)
+    path = _path(clip_file, texts, folder)
+    emb = _read(path, texts) if path.is_file() else None
+    if emb is not None:
         try:
             os.utime(path)  # recently used: kept by the pruning
         except OSError:
             pass
-        space._text_cache.update(zip(texts, emb))
     return emb
 
 

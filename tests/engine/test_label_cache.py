@@ -114,8 +114,8 @@ def test_an_unwritable_cache_folder_costs_time_not_a_failure(space, clip_file, c
     assert len(heard) == 2
 
 
-def test_the_hear_command_fills_the_cache_and_answers_the_same_warm(checkpoint_files, cache_folder, tmp_path, capsys,
-                                                                    one_thread):
+def test_the_hear_command_fills_the_cache_and_answers_the_same_warm_without_loading_clip(
+        checkpoint_files, cache_folder, tmp_path, capsys, one_thread, monkeypatch):
     from sgim_desktop.cli import main
     from tests.conftest import SAMPLE_AUDIO
 
@@ -126,5 +126,13 @@ def test_the_hear_command_fills_the_cache_and_answers_the_same_warm(checkpoint_f
     assert main(args) == 0
     cold = capsys.readouterr().out
     assert len(list(cache_folder.glob("*.safetensors"))) == 1
+
+    def no_clip(*_args, **_kwargs):
+        raise AssertionError("a warm hear loaded CLIP")
+
+    monkeypatch.setattr("sgim_desktop.engine.clip_space.load_clip", no_clip)
     assert main(args) == 0
     assert capsys.readouterr().out == cold
+    other = [*args, "--template", "the sound of {}"]
+    with pytest.raises(AssertionError, match="loaded CLIP"):
+        main(other)  # another template is another entry: CLIP is needed again
