@@ -54,3 +54,13 @@ def test_the_window_opens_without_torch():
     done = _run(sys.executable, "-c", code)
     assert done.returncode == 0, _report(done)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_engine_door_and_the_audio_encoder_leave_torchvision_and_open_clip_out():
+    """A warm `hear` needs torch and the audio encoder only: torchvision's model zoo drags in torch._dynamo
+    (about a second) and open_clip is wanted only when CLIP is built."""
+    code = ("import sys, sgim_desktop.engine.api, sgim_desktop.engine.audio_encoder, sgim_desktop.commands.hear; "
+            "print(sorted(m for m in ('torchvision', 'torch._dynamo', 'open_clip', 'timm') if m in sys.modules))")
+    done = _run(sys.executable, "-c", code)
+    assert done.returncode == 0, _report(done)
+    assert done.stdout.strip() == "[]"
