@@ -75,6 +75,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     still.add_argument("--channels", type=int, metavar="K", help="with --instant: move only the K largest latent channels")
     still.add_argument("--disentangle", type=float, metavar="F", help="with --instant: the share of latent channels kept still")
     p.add_argument("--refine-steps", type=int, metavar="N", help="with --instant: then N steps of the paper's loop from there")
+    p.add_argument("--layers", metavar="SPEC",
+                   help="with --instant: move only these generator layers, e.g. 4-17 or 4- (default: all; with "
+                        "--lambda-id above 0, all but the coarse 0-3, which hold a face's pose and shape)")
 
 
 def run(args: argparse.Namespace) -> int:

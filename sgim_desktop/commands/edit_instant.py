@@ -33,7 +33,7 @@ def run_instant(args: argparse.Namespace) -> int:
     from sgim_desktop.engine import api
     from sgim_desktop.engine.align import paste_back
     from sgim_desktop.engine.export import check_folder, check_image_path, write_image, write_latent
-    from sgim_desktop.engine.instant import InstantParams, instant_edit
+    from sgim_desktop.engine.instant import InstantParams, identity_layers, instant_edit, parse_layers
     from sgim_desktop.engine.invert import with_noises
     from sgim_desktop.errors import BadInputError
 
@@ -73,7 +73,9 @@ def run_instant(args: argparse.Namespace) -> int:
         picture = api.Picture(latent=inverted.latent)
         noises = inverted.noises
     source = api.source_latent(models, picture)
-    params = InstantParams(strength=args.strength, channels=channels_from(args, models.generator.config.n_latent),
+    n_latent = models.generator.config.n_latent
+    layers = parse_layers(args.layers, n_latent) if args.layers else identity_layers(n_latent) if args.lambda_id > 0 else None
+    params = InstantParams(strength=args.strength, channels=channels_from(args, n_latent), layers=layers,
                            mix_mode=args.mix, split_layer=args.split_layer)
     with with_noises(models.generator, noises):
         result = instant_edit(models, directions, source, targets, params)

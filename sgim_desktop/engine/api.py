@@ -392,10 +392,13 @@ def channels_for(disentangle: float, n_latent: int) -> int | None:
 
 
 def instant_params(models: EditModels, plan: EditPlan, strength: float = 1.0, disentangle: float = 0.0):
-    """The instant edit's knobs: the sliders, and the mix of sound and text as the plan says."""
-    from sgim_desktop.engine.instant import InstantParams
+    """The instant edit's knobs: the sliders, and the mix of sound and text as the plan says. A plan that
+    keeps a face's identity (an identity weight above 0) leaves the coarse layers where they are."""
+    from sgim_desktop.engine.instant import InstantParams, identity_layers
 
-    return InstantParams(strength=strength, channels=channels_for(disentangle, models.generator.config.n_latent),
+    n_latent = models.generator.config.n_latent
+    return InstantParams(strength=strength, channels=channels_for(disentangle, n_latent),
+                         layers=identity_layers(n_latent) if plan.lambda_id > 0 else None,
                          mix_mode=plan.mix_mode, split_layer=plan.split_layer)
 
 

@@ -28,6 +28,30 @@ from sgim_desktop.engine.directions_file import Directions
 from sgim_desktop.engine.edit import EditModels, EditRequest, EditRun, TargetSpec, render, splice, start_edit, to_uint8
 from sgim_desktop.errors import BadInputError
 
+IDENTITY_FIRST_LAYER = 4  # layers 0-3 (pose, head and face shape at 1024 px) stay when a face keeps its identity
+
+
+def identity_layers(n_latent: int) -> tuple[int, ...]:
+    """The layers an instant step may move when the face must stay the same person."""
+    return tuple(range(min(IDENTITY_FIRST_LAYER, n_latent - 1), n_latent))
+
+
+def parse_layers(spec: str, n_latent: int) -> tuple[int, ...]:
+    """``"4-17"``, ``"4-"``, ``"2,5,8"`` or a mix, as generator layer numbers (refused when out of range)."""
+    layers: set[int] = set()
+    try:
+        for part in (p.strip() for p in spec.split(",")):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                layers.update(range(int(lo), int(hi) + 1 if hi.strip() else n_latent))
+            else:
+                layers.add(int(part))
+    except ValueError:
+        raise BadInputError(f"--layers {spec!r}: give layer numbers such as 4-{n_latent - 1} or 2,5,8") from None
+    if not layers or min(layers) < 0 or max(layers) >= n_latent:
+        raise BadInputError(f"--layers {spec!r}: this generator's layers are 0-{n_latent - 1}")
+    return tuple(sorted(layers))
+
 
 @dataclass(frozen=True)
 class InstantParams:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors import SafetensorError, safe_open
 
+from sgim_desktop.engine.api import load_latent
 from tests.conftest import REPO, SAMPLE_AUDIO
 from tests.e2e.test_cli_hear import run_cli
 
@@ -102,9 +104,16 @@ def test_edit_instant_strength_zero_is_the_source_and_refine_continues_the_loop(
     assert built.returncode == 0, built.stderr
     source, still, moved = tmp_path / "source.png", tmp_path / "still.png", tmp_path / "moved.png"
     assert run_cli("render", "--generator", generator, "--seed", "3", "--out", source).returncode == 0
-    res = run_cli(*edit_args(checkpoint_files, generator, "--strength", "0", "--out", still))
+    res = run_cli(*edit_args(checkpoint_files, generator, "--strength", "0", "--out", still, "--save-latent", tmp_path / "w0.pt"))
     assert res.returncode == 0, res.stderr
     assert np.array_equal(np.asarray(Image.open(still)), np.asarray(Image.open(source)))
+    res = run_cli(*edit_args(checkpoint_files, generator, "--layers", "4-", "--out", tmp_path / "fine.png",
+                             "--save-latent", tmp_path / "fine.pt"))
+    assert res.returncode == 0, res.stderr
+    w0, fine = load_latent(tmp_path / "w0.pt"), load_latent(tmp_path / "fine.pt")
+    assert torch.equal(fine[:, :4], w0[:, :4]) and not torch.equal(fine[:, 4:], w0[:, 4:])
+    res = run_cli(*edit_args(checkpoint_files, generator, "--layers", "2-40", "--out", tmp_path / "no.png"))
+    assert res.returncode == 2 and "layers are 0-" in res.stderr and not (tmp_path / "no.png").exists()
     res = run_cli(*edit_args(checkpoint_files, generator, "--refine-steps", "2", "--text", "laughing", "--out", moved, "--json"))
     assert res.returncode == 0, res.stderr
     *steps, done = [json.loads(x) for x in res.stdout.splitlines()]

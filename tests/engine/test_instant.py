@@ -25,9 +25,11 @@ from sgim_desktop.engine.edit import (
 from sgim_desktop.engine.instant import (
     InstantParams,
     disentangle,
+    identity_layers,
     instant_edit,
     instant_latent,
     paper_objective,
+    parse_layers,
     start_refine,
     step_for,
     steps_to_reach,
@@ -162,3 +164,21 @@ def test_a_refine_from_the_instant_latent_beats_as_many_steps_from_the_source(se
     assert refined.steps[0].sim_loss == pytest.approx(float(((start - w0) ** 2).sum()), rel=1e-4)  # anchored at w0
     assert final < goal
     assert steps_to_reach([s.loss for s in refined.steps], final, goal) == 0
+
+
+def test_layers_are_read_from_ranges_and_lists_and_refused_out_of_range():
+    assert parse_layers("4-7", 14) == (4, 5, 6, 7) and parse_layers("4-", 8) == (4, 5, 6, 7)
+    assert parse_layers("1,3, 5-6", 14) == (1, 3, 5, 6)
+    for bad in ("4-20", "-1", "a-b", ""):
+        with pytest.raises(BadInputError, match="--layers"):
+            parse_layers(bad, 14)
+
+
+def test_keeping_a_faces_identity_leaves_the_coarse_layers_still(setup):
+    from sgim_desktop.engine import api
+    from sgim_desktop.engine.plans import EditPlan
+
+    models = setup[0]
+    n = models.generator.config.n_latent
+    assert api.instant_params(models, EditPlan()).layers is None
+    assert api.instant_params(models, EditPlan(lambda_id=0.1)).layers == identity_layers(n) == tuple(range(4, n))
