@@ -83,6 +83,29 @@ def test_a_tone_played_into_the_microphone_is_what_gets_recorded(virtual_mic, tm
 
 
 @device
+def test_a_streaming_recording_hands_over_every_block_and_keeps_none(virtual_mic, tmp_path):
+    """Live mode's use: each block goes to the hook as it arrives, nothing piles up over hours."""
+    tone = write_tone(tmp_path / "tone.wav", 880.0, seconds=4.0, amplitude=0.5)
+    blocks: list[np.ndarray] = []
+    rates: set[int] = set()
+
+    def hook(block: np.ndarray, rate: int) -> None:
+        blocks.append(block)
+        rates.add(rate)
+
+    recorder = audio_io.Recorder(on_block=hook, keep=False)
+    with playing(tone):
+        recorder.start()
+        time.sleep(2.0)
+        recorder.cancel()
+    assert rates == {recorder.samplerate} and recorder._blocks == []
+    heard = np.concatenate(blocks)
+    assert len(heard) == pytest.approx(2.0 * recorder.samplerate, rel=0.25)
+    tail = heard[recorder.samplerate // 2:].mean(axis=1) if heard.ndim == 2 else heard[recorder.samplerate // 2:]
+    assert abs(dominant_frequency(tail, recorder.samplerate) - 880.0) < 2.0
+
+
+@device
 @pytest.mark.slow
 def test_a_recording_of_a_sound_file_follows_that_files_loudness(virtual_mic):
     path = SAMPLE_AUDIO / "giggling.wav"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -27,8 +28,13 @@ class Recorder:
     FIRST_BLOCK_SECONDS = 8.0
     LEVEL_WINDOW_S = 0.15
 
-    def __init__(self, max_seconds: float = 3600.0) -> None:
+    def __init__(self, max_seconds: float = 3600.0, on_block: Callable[[np.ndarray, int], None] | None = None,
+                 keep: bool = True) -> None:
+        """``on_block(block, samplerate)`` sees each block as it arrives, on PortAudio's thread (it must not
+        wait on anything); ``keep=False`` keeps no sound (live mode runs for hours), so only ``cancel`` ends it."""
         self.max_seconds = max_seconds
+        self.on_block = on_block
+        self.keep = keep
         self._stream: Any = None
         self._blocks: list[np.ndarray] = []
         self._frames = 0
@@ -108,7 +114,8 @@ class Recorder:
             self._limit_reached = True
             raise self._sd.CallbackStop
         block = indata.copy()
-        self._blocks.append(block)
+        if self.keep:
+            self._blocks.append(block)
         self._frames += frames
         now = time.monotonic()
         self._last_block_at = now
@@ -117,6 +124,8 @@ class Recorder:
         self._peaks.append((now, peak))
         if peak > 0.0:
             self._heard_anything = True
+        if self.on_block is not None:
+            self.on_block(block, self.samplerate)
 
     def _on_finished(self) -> None:
         if not self._stopping:

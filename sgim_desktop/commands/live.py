@@ -40,25 +40,20 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _mic_stream(device: str | None):
-    """A Recorder that also fills a ring buffer as its blocks arrive (PortAudio's thread)."""
+    """A recording that keeps no sound and fills a ring buffer as its blocks arrive (PortAudio's thread)."""
     from sgim_desktop.audio_io import Recorder
     from sgim_desktop.engine.live import RingBuffer
 
-    class LiveRecorder(Recorder):
-        ring: RingBuffer | None = None
+    rings: list[RingBuffer] = []  # made once the stream's rate is known; a block before that is dropped
 
-        def _reset(self, name, rate):  # called by start() once the rate is known, before the stream runs
-            super()._reset(name, rate)
-            self.ring = RingBuffer(rate)
+    def push(block, _rate) -> None:
+        if rings:
+            rings[0].push(block)
 
-        def _on_block(self, indata, frames, time_info, status):
-            super()._on_block(indata, frames, time_info, status)
-            if self.ring is not None:
-                self.ring.push(indata)
-
-    recorder = LiveRecorder(max_seconds=24 * 3600)
+    recorder = Recorder(max_seconds=24 * 3600, on_block=push, keep=False)
     recorder.start(int(device) if device and device.isdigit() else device)
-    return recorder
+    rings.append(RingBuffer(recorder.samplerate))
+    return recorder, rings[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
         duration = args.duration if args.duration is not None else sound.duration_s
         stream.start()
     else:
-        stream = _mic_stream(args.mic_device)
-        buffer, finished, duration = stream.ring, threading.Event(), args.duration
+        recorder, buffer = _mic_stream(args.mic_device)
+        finished, duration = threading.Event(), args.duration
     loop = LiveLoop(engine, buffer, interval=args.interval)
     started = time.monotonic()
 
@@ -111,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         frames = loop.run(write, stop=lambda: finished.is_set() or time.monotonic() - started >= duration)
     finally:
-        stream.stop()
+        if sound is not None:
+            stream.stop()
+        else:
+            recorder.cancel()
     seconds = time.monotonic() - started
     final = write_image(engine.full_image(), out_dir / "final.png")
     summary = {

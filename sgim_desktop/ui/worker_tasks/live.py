@@ -33,19 +33,6 @@ INTERVAL_S = 0.25  # re-encode the last ~10 s at most this often (the issue asks
 QUIET_S = 1.0  # this long below the loudness floor after some sound: the full-size picture
 
 
-class StreamingRecorder(Recorder):
-    """A Recorder that hands each block to ``sink`` and keeps none (live mode may run for hours)."""
-
-    def __init__(self, sink: Any) -> None:
-        super().__init__(max_seconds=LIVE_MAX_S)
-        self.sink = sink
-
-    def _on_block(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        super()._on_block(indata, frames, time_info, status)
-        self._blocks.clear()
-        self.sink(indata)
-
-
 @dataclass(frozen=True, eq=False)
 class LiveRecord(InstantRecord):
     """Where live mode left the picture (turned off, or a snapshot) in the history."""
@@ -163,7 +150,7 @@ class LiveTask(Task):
         engine = live_engine(models, directions, source, params, extra, self.preview_px, self.follow_loudness)
         self._engine, self._source_latent, self.preview_size = engine, source, engine.preview
         self._mailbox = latest_frame()
-        recorder = StreamingRecorder(self._push)
+        recorder = Recorder(max_seconds=LIVE_MAX_S, on_block=lambda block, _rate: self._push(block), keep=False)
         recorder.start(self.microphone)
         report.stage(f"Live: listening to {recorder.device_name}…")
         loop = live_loop(_Follower(engine, self.quiet_s), recorder.samplerate, self.interval_s)
