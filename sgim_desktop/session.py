@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -180,6 +180,11 @@ class EditRecord:
     steps: int
     seconds: float
     stopped_of: int | None = None
+    own_strength: ClassVar[bool] = False  # True: made at a strength of its own, which the mixer must not scale again
+
+    def strength_shown(self, mixer_strength: float) -> float:
+        """The strength it is shown and exported at: the mixer's, or 1 for an edit with a strength of its own."""
+        return 1.0 if self.own_strength else mixer_strength
 
     def describe(self) -> str:
         parts = [c.name for c in self.clips if c.weight > 0]

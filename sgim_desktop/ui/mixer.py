@@ -32,6 +32,7 @@ from sgim_desktop.ui.providers import GeneratorChoice
 
 MAX_SEED = 2**31 - 1
 STRENGTH_MAX = 2.0
+STRENGTH_TIP = "How much of the edit to show: 0 % is the source, 100 % the edit (instant)"
 FACE_LAMBDA_ID = 0.005  # the identity weight StyleCLIP and the README use for faces
 
 
@@ -204,7 +205,7 @@ class MixerPanel(QGroupBox):
         self.strength.setObjectName("strength")
         self.strength.setRange(0, int(STRENGTH_MAX * 100))
         self.strength.setPageStep(10)
-        self.strength.setToolTip("How much of the edit to show: 0 % is the source, 100 % the edit (instant)")
+        self.strength.setToolTip(STRENGTH_TIP)
         self.strength_label = QLabel("100 %")
         self.strength_label.setMinimumWidth(48)
         self.keep_identity = QCheckBox("Keep the face's identity")
@@ -333,6 +334,11 @@ class MixerPanel(QGroupBox):
         finally:
             self._quiet = False
         self._update_enabled()
+
+    def set_strength_owned(self, owned: bool) -> None:
+        """An instant edit has its own strength (the instant panel's): this slider would scale it twice."""
+        self.strength.setEnabled(not owned)
+        self.strength.setToolTip("An instant edit's strength is set in the Instant panel" if owned else STRENGTH_TIP)
 
     def set_face_mode(self, face: bool) -> None:
         """The identity term only means something for faces."""

@@ -108,8 +108,11 @@ def test_a_dropped_sound_is_edited_at_once_from_the_directions_and_lands_in_the_
     close(record.latent, want)
     assert np.array_equal(qimage_array(w.canvas.edit_image()), record.image)
     assert timings["picture_ms"] > 0 and w.instant_panel.refine_button.isEnabled()
+    assert not w.mixer.strength.isEnabled(), "the instant panel's Strength is the only one: the mixer's would scale it twice"
+    assert record.strength_shown(0.5) == 1.0
     w.undo_action.trigger()
     assert w.session.state.edit is None and not w.canvas.has_edit()
+    assert w.mixer.strength.isEnabled()
     w.redo_action.trigger()
     assert w.session.state.edit is record and w.history_list.count() == 1, "undo and redo make no new edit"
 

@@ -185,7 +185,7 @@ class FilesController(QObject):
             self.feedback.show_message("There is no edit to export yet.", "warning")
             return
         settings = self.session.settings
-        self.worker.submit(ExportTask(kind, path, record, settings.strength, settings.device))
+        self.worker.submit(ExportTask(kind, path, record, record.strength_shown(settings.strength), settings.device))
 
     def ask_export_png(self) -> None:
         if path := self._ask_save("Export picture", ".png", PNG_FILTER):

@@ -100,7 +100,8 @@ class PictureController(QObject):
                 self.canvas.set_source(record.source_image)
             remember(self.source_images, record.source, record.source_image)
             self._shown_source = record.source
-            image = self._edit_image_at(record, state.settings.strength)
+            self.mixer.set_strength_owned(record.own_strength)
+            image = self._edit_image_at(record, record.strength_shown(state.settings.strength))
             if image is not None:
                 self.canvas.set_edit(image)
             elif self._shown_edit != record.number:
@@ -108,6 +109,7 @@ class PictureController(QObject):
             self._shown_edit = record.number
             return
         self._shown_edit = None
+        self.mixer.set_strength_owned(False)
         self.canvas.set_edit(None)
         if state.source is not self._shown_source:
             self._shown_source = state.source

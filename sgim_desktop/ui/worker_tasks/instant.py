@@ -44,6 +44,7 @@ class InstantRecord(EditRecord):
     """An instant edit in the history: made from the directions (no optimisation steps)."""
 
     refinable: ClassVar[bool] = True  # Refine continues it toward the sounds and text it was made for
+    own_strength: ClassVar[bool] = True  # the instant panel's Strength re-renders it; the mixer's would scale it twice
     instant: InstantSettings = InstantSettings()
 
     def describe(self) -> str:
