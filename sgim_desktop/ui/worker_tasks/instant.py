@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sgim_desktop.session import EditRecord, MixSettings, PhotoOrigin, SoundClip, Source
 from sgim_desktop.ui.worker_tasks.base import Report, Stopped, Task
 from sgim_desktop.ui.worker_tasks.context import TaskContext
-from sgim_desktop.ui.worker_tasks.edit import EditTask
+from sgim_desktop.ui.worker_tasks.edit import EditTask, targets_of
 from sgim_desktop.ui.worker_tasks.photo import InvertedPhoto, InvertPhotoTask
 
 if TYPE_CHECKING:
@@ -68,13 +68,6 @@ def directions_for(models: "EditModels", generator_file: str) -> Any:
         _directions.clear()
         _directions["last"] = (key, load_directions(models, generator_file))
     return _directions["last"][1]
-
-
-def targets_of(ctx: TaskContext, models: "EditModels", clips: tuple[SoundClip, ...], settings: MixSettings) -> list:
-    from sgim_desktop.engine.api import SoundPick, build_targets
-
-    picks = [SoundPick(ctx.prepared(c), c.start_s, c.weight, c.name) for c in clips if c.weight > 0]
-    return build_targets(models, picks, settings.text, settings.text_weight)
 
 
 @dataclass(eq=False)
@@ -132,29 +125,11 @@ class RefineTask(EditTask):
         from sgim_desktop.engine.api import start_refine
 
         self.check()
-        settings = self.settings
-        models = ctx.models(self.source.generator_id, settings.device)
+        models = ctx.models(self.source.generator_id, self.settings.device)
         started = time.perf_counter()
-        run = start_refine(models, self.source.picture(), targets_of(ctx, models, self.clips, settings),
-                           settings.plan(), self.start_latent, self.cancel)
-        report.stage("Refining the instant edit…")
-        for step in run:
-            report.progress(step.step + 1, step.total, step.loss)
-            if step.preview is not None:
-                report.preview(step.preview)
-            report.between_steps()
-        result = run.result
-        if result is None or (result.cancelled and not result.steps):
-            raise Stopped(0)
-        record = EditRecord(number=self.number, settings=settings, source=self.source, clips=self.clips,
-                            source_latent=result.source_latent, latent=result.latent,
-                            source_image=result.source_image, image=result.image, steps=len(result.steps),
-                            seconds=time.perf_counter() - started,
-                            stopped_of=result.steps[-1].total if result.cancelled else None)
-        if result.cancelled:
-            self.kept = record
-            raise Stopped(record.steps)
-        return record
+        run = start_refine(models, self.source.picture(), targets_of(ctx, models, self.clips, self.settings),
+                           self.settings.plan(), self.start_latent, self.cancel)
+        return self.follow(run, report, "Refining the instant edit…", started)
 
 
 @dataclass(eq=False)
