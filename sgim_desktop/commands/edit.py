@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sgim_desktop.commands.common import TerminalProgress, add_checkpoint_arg, checkpoint_path, pick_device
 from sgim_desktop.commands.invert import add_photo_args
@@ -90,38 +93,11 @@ def run(args: argparse.Namespace) -> int:
     check_image_path(args.out)
     if args.save_latent:
         check_folder(args.save_latent)
-    opened = open_sounds(args)
+    ready = prepare_edit(args)
     from sgim_desktop.engine import api
-    from sgim_desktop.engine.align import paste_back
-    from sgim_desktop.engine.export import write_image, write_latent
     from sgim_desktop.engine.invert import with_noises
 
-    picture = api.Picture(seed=args.seed, truncation=args.truncation,
-                          latent=api.load_latent(args.latent) if args.latent else None)
-    photo = located = None
-    if args.image:
-        from sgim_desktop.commands.invert import locate
-        from sgim_desktop.engine.images import load_image
-
-        photo = load_image(args.image)
-        located = locate(args, photo)
-    device = pick_device(args.device)
-    identity = checkpoint_path(args.identity, "identity") if (args.identity or args.lambda_id > 0) else None
-    models = api.load_models(api.ModelFiles(
-        generator=checkpoint_path(args.generator, "generator"),
-        audio_encoder=checkpoint_path(args.audio_encoder, "audio_encoder"),
-        clip=checkpoint_path(args.clip, "clip"),
-        identity=identity,
-    ), device)
-    picks = sound_picks(args, opened)
-    targets = api.build_targets(models, picks, args.text or "", args.text_weight)
-    prepared = noises = None
-    if photo is not None:
-        from sgim_desktop.commands.invert import invert_photo
-
-        prepared, inverted = invert_photo(args, models, located, device, args.json)
-        picture = api.Picture(latent=inverted.latent)
-        noises = inverted.noises
+    models, picture, targets, noises = ready.models, ready.picture, ready.targets, ready.noises
     plan = api.EditPlan(steps=args.steps, lr=args.lr, lambda_sim=args.lambda_sim, lambda_id=args.lambda_id,
                         layer_masking=args.layer_masking, mix_mode=args.mix, split_layer=args.split_layer,
                         preview_every=args.preview_every, clip_input=args.clip_input, speed=args.speed)
@@ -136,16 +112,72 @@ def run(args: argparse.Namespace) -> int:
         latent_out = api.blend(result.source_latent, result.latent, args.strength)
         with with_noises(models.generator, noises):
             image = api.render(models, latent_out)
-    if prepared is not None and not args.no_paste_back:
-        image = paste_back(photo, image, prepared.aligned.alignment)
+    return finish_edit(args, ready, latent_out, image, steps=len(result.steps))
+
+
+def finish_edit(args: argparse.Namespace, ready: PreparedEdit, latent: Any, image: Any, **summary: Any) -> int:
+    """The picture (pasted back into the photo it came from) and the latent written, and said."""
+    from sgim_desktop.engine.align import paste_back
+    from sgim_desktop.engine.export import write_image, write_latent
+
+    if ready.prepared is not None and not args.no_paste_back:
+        image = paste_back(ready.photo, image, ready.prepared.aligned.alignment)
     write_image(image, args.out)
     if args.save_latent:
-        write_latent(latent_out, args.save_latent)
+        write_latent(latent, args.save_latent)
     if args.json:
-        print(json.dumps({"done": True, "out": args.out, "latent": args.save_latent, "steps": len(result.steps)}))
+        print(json.dumps({"done": True, "out": args.out, "latent": args.save_latent, **summary}), flush=True)
     elif sys.stdout is not None:
         print(f"wrote {args.out}" + (f" and {args.save_latent}" if args.save_latent else ""))
     return 0
+
+
+@dataclass
+class PreparedEdit:
+    """What both edits (the loop and --instant) start from: the models, the targets and the picture."""
+
+    models: Any
+    generator_file: Path
+    picture: Any
+    targets: list
+    photo: Any = None  # the photo given with --image
+    prepared: Any = None  # its framing (for the paste-back)
+    noises: Any = None  # its inversion's noise maps
+
+
+def prepare_edit(args: argparse.Namespace) -> PreparedEdit:
+    """The sounds opened first (a bad file fails before torch loads), the models, the targets, and the
+    source: the seed, the latent, or the photo inverted."""
+    opened = open_sounds(args)
+    from sgim_desktop.engine import api
+
+    picture = api.Picture(seed=args.seed, truncation=args.truncation,
+                          latent=api.load_latent(args.latent) if args.latent else None)
+    photo = located = None
+    if args.image:
+        from sgim_desktop.commands.invert import locate
+        from sgim_desktop.engine.images import load_image
+
+        photo = load_image(args.image)
+        located = locate(args, photo)
+    device = pick_device(args.device)
+    identity = checkpoint_path(args.identity, "identity") if (args.identity or args.lambda_id > 0) else None
+    generator_file = checkpoint_path(args.generator, "generator")
+    models = api.load_models(api.ModelFiles(
+        generator=generator_file,
+        audio_encoder=checkpoint_path(args.audio_encoder, "audio_encoder"),
+        clip=checkpoint_path(args.clip, "clip"),
+        identity=identity,
+    ), device)
+    ready = PreparedEdit(models, Path(generator_file), picture,
+                         api.build_targets(models, sound_picks(args, opened), args.text or "", args.text_weight), photo)
+    if photo is not None:
+        from sgim_desktop.commands.invert import invert_photo
+
+        ready.prepared, inverted = invert_photo(args, models, located, device, args.json)
+        ready.picture = api.Picture(latent=inverted.latent)
+        ready.noises = inverted.noises
+    return ready
 
 
 def open_sounds(args: argparse.Namespace) -> list[tuple]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-from sgim_desktop.commands.common import checkpoint_path, pick_device
 
 
 def load_directions_for(models, generator_file: Path, path: str | None):
@@ -29,10 +26,9 @@ def channels_from(args: argparse.Namespace, n_latent: int) -> int | None:
 
 
 def run_instant(args: argparse.Namespace) -> int:
-    from sgim_desktop.commands.edit import open_sounds, sound_picks
+    from sgim_desktop.commands.edit import finish_edit, prepare_edit
     from sgim_desktop.engine import api
-    from sgim_desktop.engine.align import paste_back
-    from sgim_desktop.engine.export import check_folder, check_image_path, write_image, write_latent
+    from sgim_desktop.engine.export import check_folder, check_image_path
     from sgim_desktop.engine.instant import InstantParams, identity_layers, instant_edit, parse_layers
     from sgim_desktop.engine.invert import with_noises
     from sgim_desktop.errors import BadInputError
@@ -46,32 +42,9 @@ def run_instant(args: argparse.Namespace) -> int:
         raise BadInputError("--disentangle must be at least 0 and below 1 (the share of channels kept still)")
     if args.channels is not None and args.channels < 1:
         raise BadInputError("--channels must be at least 1")
-    opened = open_sounds(args)
-    picture = api.Picture(seed=args.seed, truncation=args.truncation,
-                          latent=api.load_latent(args.latent) if args.latent else None)
-    photo = located = None
-    if args.image:
-        from sgim_desktop.commands.invert import locate
-        from sgim_desktop.engine.images import load_image
-
-        photo = load_image(args.image)
-        located = locate(args, photo)
-    device = pick_device(args.device)
-    identity = checkpoint_path(args.identity, "identity") if (args.identity or args.lambda_id > 0) else None
-    generator_file = checkpoint_path(args.generator, "generator")
-    models = api.load_models(api.ModelFiles(
-        generator=generator_file, audio_encoder=checkpoint_path(args.audio_encoder, "audio_encoder"),
-        clip=checkpoint_path(args.clip, "clip"), identity=identity), device)
-    directions = load_directions_for(models, generator_file, args.directions)
-    picks = sound_picks(args, opened)
-    targets = api.build_targets(models, picks, args.text or "", args.text_weight)
-    prepared = noises = None
-    if photo is not None:
-        from sgim_desktop.commands.invert import invert_photo
-
-        prepared, inverted = invert_photo(args, models, located, device, args.json)
-        picture = api.Picture(latent=inverted.latent)
-        noises = inverted.noises
+    ready = prepare_edit(args)
+    models, picture, targets, noises = ready.models, ready.picture, ready.targets, ready.noises
+    directions = load_directions_for(models, ready.generator_file, args.directions)
     source = api.source_latent(models, picture)
     n_latent = models.generator.config.n_latent
     layers = parse_layers(args.layers, n_latent) if args.layers else identity_layers(n_latent) if args.lambda_id > 0 else None
@@ -83,18 +56,8 @@ def run_instant(args: argparse.Namespace) -> int:
     refined = 0
     if args.refine_steps:
         latent_out, image, refined = _refine(args, models, picture, targets, latent_out, noises)
-    if prepared is not None and not args.no_paste_back:
-        image = paste_back(photo, image, prepared.aligned.alignment)
-    write_image(image, args.out)
-    if args.save_latent:
-        write_latent(latent_out, args.save_latent)
-    if args.json:
-        print(json.dumps({"done": True, "out": args.out, "latent": args.save_latent, "instant": True,
-                          "direction_ms": round(result.direction_ms, 3), "render_ms": round(result.render_ms, 1),
-                          "refine_steps": refined}), flush=True)
-    elif sys.stdout is not None:
-        print(f"wrote {args.out}" + (f" and {args.save_latent}" if args.save_latent else ""))
-    return 0
+    return finish_edit(args, ready, latent_out, image, instant=True, direction_ms=round(result.direction_ms, 3),
+                       render_ms=round(result.render_ms, 1), refine_steps=refined)
 
 
 def _refine(args, models, picture, targets, start, noises):
