@@ -255,10 +255,10 @@ def front_end_id() -> str:
     """A fingerprint of the audio front end's source: the cache is only valid for the code that filled it."""
     global _FRONT_END_ID
     if _FRONT_END_ID is None:
-        from sgim_desktop.engine import audio, resample
+        from sgim_desktop.engine import audio, decode, long_sound, mel, resample, sound
 
         h = hashlib.sha1()
-        for module in (audio, resample):
+        for module in (audio, decode, long_sound, mel, resample, sound):  # every module a cached input went through
             h.update(Path(module.__file__).read_bytes())
         _FRONT_END_ID = h.hexdigest()[:16]
     return _FRONT_END_ID

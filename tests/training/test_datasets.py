@@ -138,3 +138,18 @@ def test_the_cache_fills_in_worker_processes(tmp_path):
     cache = datasets.InputCache(tmp_path / "cache")
     assert cache.fill(paths, workers=2, on_done=lambda n, total: seen.append((n, total))) == {}
     assert seen[-1] == (4, 4) and len(list((tmp_path / "cache").rglob("*.npy"))) == 4
+
+
+@pytest.mark.parametrize("module", ["audio", "decode", "long_sound", "mel", "resample", "sound"])
+def test_the_input_cache_is_keyed_by_every_module_of_the_front_end(module, tmp_path, monkeypatch):
+    """A change to any code a cached input went through makes the cache's old entries unused."""
+    import importlib
+
+    mod = importlib.import_module(f"sgim_desktop.engine.{module}")
+    monkeypatch.setattr(datasets, "_FRONT_END_ID", None)
+    before = datasets.front_end_id()
+    changed = tmp_path / f"{module}.py"
+    changed.write_bytes(open(mod.__file__, "rb").read() + b"\n# changed\n")
+    monkeypatch.setattr(mod, "__file__", str(changed))
+    monkeypatch.setattr(datasets, "_FRONT_END_ID", None)
+    assert datasets.front_end_id() != before
