@@ -7,11 +7,14 @@ re-scan of the devices never closes a stream of ours under it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from sgim_desktop.errors import BadInputError
+
+T = TypeVar("T")
 
 PORTAUDIO_MISSING = (
     "the sound library PortAudio is not installed, so recording and playback are off "
@@ -138,6 +141,31 @@ def list_input_devices(refresh: bool = False) -> list[InputDevice]:
         )
         for d in preferred
     ]
+
+
+def start_first(sd: ModuleType, attempts: Iterable[T], make: Callable[[T], Any], adopt: Callable[[T, Any], Any],
+                close: Callable[[], None], name: str, what: str) -> None:
+    """Opens a stream in the first format PortAudio accepts and starts it; one line when none opens.
+
+    ``make(attempt)`` builds what plays or records (PortAudioError: try the next format); ``adopt(attempt,
+    made)`` keeps it and returns its stream; ``close()`` undoes that when the stream will not start.
+    """
+    last: BaseException | None = None
+    for attempt in attempts:
+        try:
+            made = make(attempt)
+        except sd.PortAudioError as exc:
+            last = exc
+            continue
+        stream = adopt(attempt, made)
+        stream_opened()
+        try:
+            stream.start()
+        except sd.PortAudioError as exc:
+            close()
+            raise open_error(exc, name, what) from exc
+        return
+    raise open_error(last or RuntimeError("no usable format"), name, what)
 
 
 def open_error(exc: BaseException, name: str, what: str) -> BadInputError:

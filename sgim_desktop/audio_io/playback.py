@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from sgim_desktop.audio_io.devices import LOCK, describe_device, open_error, portaudio, stream_closed, stream_opened
+from sgim_desktop.audio_io.devices import LOCK, describe_device, portaudio, start_first, stream_closed
 from sgim_desktop.engine.sound import Sound
 from sgim_desktop.errors import BadInputError
 
@@ -41,7 +41,6 @@ _player = _Player()
 
 def play(sound: Sound, start_s: float = 0.0, duration_s: float | None = None, device: int | str | None = None) -> None:
     """Play ``duration_s`` seconds of ``sound`` from ``start_s`` through the default output (stops any playback)."""
-    global _player
     stop_playback()
     sd = portaudio()
     rate = int(sound.sample_rate)
@@ -61,33 +60,22 @@ def play(sound: Sound, start_s: float = 0.0, duration_s: float | None = None, de
         device_rate = int(info["default_samplerate"])
         if device_rate != rate:
             attempts += [(device_rate, c) for c in channels]
-        last: BaseException | None = None
-        for out_rate, out_channels in attempts:
-            samples = data if out_rate == rate else _linear_resample(data, rate, out_rate)
+
+        def make(attempt: tuple[int, int]) -> _Player:
+            out_rate, out_channels = attempt
             player = _Player(sd.CallbackStop)
-            player.data, player.rate, player.start_s = samples, out_rate, a / rate
-            try:
-                stream = sd.OutputStream(
-                    device=int(info["index"]),
-                    samplerate=out_rate,
-                    channels=out_channels,
-                    dtype="float32",
-                    callback=player.callback,
-                    finished_callback=player.finished,
-                )
-            except sd.PortAudioError as exc:
-                last = exc
-                continue
-            player.stream = stream
+            player.data = data if out_rate == rate else _linear_resample(data, rate, out_rate)
+            player.rate, player.start_s = out_rate, a / rate
+            player.stream = sd.OutputStream(device=int(info["index"]), samplerate=out_rate, channels=out_channels,
+                                            dtype="float32", callback=player.callback, finished_callback=player.finished)
+            return player
+
+        def adopt(_attempt: tuple[int, int], player: _Player) -> Any:
+            global _player
             _player = player
-            stream_opened()
-            try:
-                stream.start()
-            except sd.PortAudioError as exc:
-                stop_playback()
-                raise open_error(exc, name, "sound output") from exc
-            return
-        raise open_error(last or RuntimeError("no usable format"), name, "sound output")
+            return player.stream
+
+        start_first(sd, attempts, make, adopt, stop_playback, name, "sound output")
 
 
 def _linear_resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sgim_desktop.audio_io.devices import LOCK, describe_device, open_error, portaudio, stream_closed, stream_opened
+from sgim_desktop.audio_io.devices import LOCK, describe_device, portaudio, start_first, stream_closed
 from sgim_desktop.engine.decode import from_buffer
 from sgim_desktop.engine.sound import Sound
 from sgim_desktop.errors import BadInputError
@@ -66,31 +66,18 @@ class Recorder:
             name = str(info["name"])
             rates = [samplerate] if samplerate else [info["default_samplerate"], 48000, 44100]
             channel_choices = sorted({1, min(2, int(info["max_input_channels"]))})
-            last: BaseException | None = None
-            for rate in dict.fromkeys(int(r) for r in rates if r and r > 0):
-                for channels in channel_choices:
-                    try:
-                        stream = sd.InputStream(
-                            device=int(info["index"]),
-                            samplerate=rate,
-                            channels=channels,
-                            dtype="float32",
-                            callback=self._on_block,
-                            finished_callback=self._on_finished,
-                        )
-                    except sd.PortAudioError as exc:
-                        last = exc
-                        continue
-                    self._reset(name, rate)
-                    self._stream = stream
-                    stream_opened()
-                    try:
-                        stream.start()
-                    except sd.PortAudioError as exc:
-                        self._close_stream()
-                        raise open_error(exc, name, "microphone") from exc
-                    return
-            raise open_error(last or RuntimeError("no usable format"), name, "microphone")
+            attempts = [(rate, c) for rate in dict.fromkeys(int(r) for r in rates if r and r > 0) for c in channel_choices]
+
+            def make(attempt: tuple[int, int]) -> Any:
+                return sd.InputStream(device=int(info["index"]), samplerate=attempt[0], channels=attempt[1],
+                                      dtype="float32", callback=self._on_block, finished_callback=self._on_finished)
+
+            def adopt(attempt: tuple[int, int], stream: Any) -> Any:
+                self._reset(name, attempt[0])
+                self._stream = stream
+                return stream
+
+            start_first(sd, attempts, make, adopt, self._close_stream, name, "microphone")
 
     def _reset(self, name: str, rate: int) -> None:
         self._blocks = []
