@@ -15,20 +15,12 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from window_shots import save_shot, wait  # beside this script: its folder is first on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def wait(app, condition, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise SystemExit(f"timed out after {timeout} s")
-        app.processEvents()
-        time.sleep(0.01)
 
 
 def main() -> int:
@@ -69,16 +61,7 @@ def main() -> int:
     window.mixer.steps.setValue(args.steps)
     window.run_edit()
     wait(app, lambda: window.session.state.edit is not None, 1800)
-    window.canvas.set_split(0.5)
-    window.message_bar.hide()
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(out)):
-        raise SystemExit(f"could not write {out}")
-    print(f"wrote {out}")
+    save_shot(app, window, args.out)
     window.close()
     return 0
 

@@ -15,21 +15,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from window_shots import save_shot, wait  # beside this script: its folder is first on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
 AUDIO = REPO.parent / "shared" / "fixtures" / "audio"
-
-
-def wait(app, condition, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise SystemExit(f"timed out after {timeout} s")
-        app.processEvents()
-        time.sleep(0.01)
 
 
 def build_models(size: int, folder: Path):
@@ -94,16 +87,7 @@ def main() -> int:
     try:
         window.instant_panel.live_button.click()
         wait(app, lambda: len(frames) >= args.frames, 600)
-        window.canvas.set_split(0.5)
-        window.message_bar.hide()
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.02)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(out)):
-            raise SystemExit(f"could not write {out}")
-        print(f"wrote {out}")
+        save_shot(app, window, args.out)
         window.instant_panel.live_button.click()
         wait(app, lambda: not window.live.is_live(), 600)
     finally:
