@@ -5,7 +5,7 @@ with generic signals that carry the task and plain data or numpy images (deliver
 thread). A new task with the same coalesce key replaces the one waiting (the newest strength, the
 newest source). While an edit or an inversion runs, the light tasks queued meanwhile (a dropped
 sound, a strength change, an export) run between its steps, so the window never waits for it to
-end. Every failure becomes a one-line message, never an exception in Qt.
+end; a directions build steps aside for an edit too. Every failure becomes a one-line message, never an exception in Qt.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class EngineWorker(QObject):
             progress=lambda step, total, value: self.progress.emit(task, step, total, float(value)),
             preview=lambda image: self.preview.emit(task, image),
             stage=lambda text: self.stage.emit(task, text),
-            between_steps=self._serve_light_tasks,
+            between_steps=lambda: self._serve_waiting(task),
         )
         with self._lock:
             self._running.append(task)
@@ -161,12 +161,16 @@ class EngineWorker(QObject):
             with self._lock:
                 self._running.remove(task)
 
-    def _serve_light_tasks(self) -> None:
-        """Between two steps: run what was queued meanwhile and does not need other models."""
+    def _serve_waiting(self, host: Task) -> None:
+        """Between two steps of ``host``: run what was queued meanwhile and uses the models loaded. Under
+        an edit or an inversion, light tasks only; under a background task (a directions build, minutes
+        long), an edit too, so a build never keeps the window from editing."""
 
-        def light(task: Task) -> bool:
+        def fits(task: Task) -> bool:
             wanted = task.models_wanted()
-            return task.light and (wanted is None or self.context.has_models(*wanted))
+            if wanted is not None and not self.context.has_models(*wanted):
+                return False
+            return task.light or (host.background and not task.background)
 
-        while (task := self._queue.take_if(light)) is not None:
+        while (task := self._queue.take_if(fits)) is not None:
             self._run(task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +209,27 @@ def test_without_directions_the_panel_offers_a_build_that_cancels_resumes_and_th
     assert panel.build_button.isHidden() and panel.live_button.isEnabled()
     record, _ = drop_and_wait(qtbot, w)
     assert isinstance(record, InstantRecord)
+
+
+def test_an_edit_asked_for_during_a_build_runs_between_its_units(qtbot, models, built, labels_file, tmp_path,
+                                                                 one_thread):
+    """A build is minutes long on a CPU: it steps aside for the optimisation path, then goes on."""
+    generator = tmp_path / "busy.pt"
+    shutil.copyfile(built["generator_file"], generator)
+    w = instant_window(qtbot, models, generator, labels_file)
+    w.instant.build_settings = replace(TINY, response_latents=8)
+    with qtbot.waitSignal(w.worker.progress, timeout=300000, check_params_cb=lambda t, *a: t is w.instant._build):
+        w.instant_panel.build_button.click()
+    assert drop_files(w, [RAIN])
+    qtbot.waitUntil(lambda: len(w.session.state.clips) == 1, timeout=60000)
+    set_steps(w, 1)
+    w.edit_button.click()
+    qtbot.waitUntil(lambda: w.session.state.edit is not None, timeout=300000)
+    assert type(w.session.state.edit) is EditRecord and w.session.state.edit.steps == 1
+    assert w.instant._build is not None and not default_path(generator).exists(), "the edit ran inside the build"
+    with qtbot.waitSignal(w.instant.statusChanged, timeout=600000, check_params_cb=lambda s: s.ready):
+        pass
+    assert default_path(generator).is_file()
 
 
 def test_a_generator_without_directions_keeps_the_optimisation_path(qtbot, models, built, labels_file, tmp_path,

@@ -1,6 +1,7 @@
 """What every task is: plain data from the GUI thread plus a ``run`` that the task thread calls.
 
-A task says whether it may run between two steps of an edit or an inversion (``light``), which
+A task says whether it may run between two steps of an edit or an inversion (``light``), whether
+it steps aside for any other task between its own steps (``background``: a directions build), which
 models it needs (so it is only slipped in when those are the models loaded), and which waiting
 task it replaces (``coalesce_key``: the newest strength, the newest source). ``run`` reports
 through a ``Report`` and returns its result; a task stopped by its cancel event raises ``Stopped``.
@@ -43,6 +44,7 @@ class Task:
     """One job for the task thread."""
 
     light: ClassVar[bool] = False  # may run between the steps of an edit or an inversion
+    background: ClassVar[bool] = False  # long and resumable: any task but another such one runs between its steps
     doing: ClassVar[str] = "working"  # what a message says the app was doing when this task failed
     cancel: threading.Event | None = None
 

@@ -77,6 +77,8 @@ class BuildProgress:
 class BuildDirectionsTask(Task):
     """Measure the generator's directions; ``settings`` (the engine's DirectionsSettings) None: the defaults."""
 
+    background = True  # minutes long and saved unit by unit: edits run between its units
+
     generator_id: str
     generator_file: str
     device: str
