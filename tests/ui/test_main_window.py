@@ -254,3 +254,14 @@ def test_a_dropped_latent_becomes_the_picture_and_a_wrong_one_is_explained(windo
     drop_files(window, [wrong])
     qtbot.waitUntil(lambda: "Could not make the picture" in window.message_bar.text(), timeout=30000)
     assert "1 x 10 x 512" in window.message_bar.text()
+
+
+def test_models_arriving_clear_only_the_message_about_models(window):
+    """A message about the microphone stays when the models become ready; the one about models goes."""
+    fb = window.feedback
+    fb.show_message("Some models are not downloaded yet: CLIP", "warning", cause="models")
+    window.models._models_changed()  # what the models dialog signals once a download lands
+    assert window.message_bar.text() == ""
+    fb.show_message("the microphone is busy", "error", cause="recorder")
+    window.models._models_changed()
+    assert window.message_bar.text() == "the microphone is busy"

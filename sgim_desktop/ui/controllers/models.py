@@ -71,7 +71,7 @@ class ModelsController(QObject):
             self.canvas.set_placeholder("Models are missing: " + "; ".join(self.missing)
                                         + "\n\nOpen Tools ▸ Models… to download them.")
             self.feedback.show_message("Some models are not downloaded yet: " + "; ".join(self.missing),
-                                       "warning", "Get models…", self.open_dialog)
+                                       "warning", "Get models…", self.open_dialog, cause="models")
             return False
         return True
 
@@ -104,7 +104,8 @@ class ModelsController(QObject):
         open_button = box.addButton("Open models…", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.buttonClicked.connect(lambda b: self.open_dialog() if b is open_button else None)
-        self.feedback.show_message("Models missing: " + "; ".join(missing), "warning", "Get models…", self.open_dialog)
+        self.feedback.show_message("Models missing: " + "; ".join(missing), "warning", "Get models…", self.open_dialog,
+                                   cause="models")
         box.open()
 
     def generator_added(self, generator_id: str) -> bool:
@@ -130,7 +131,7 @@ class ModelsController(QObject):
         self.identityChanged.emit(self.provider.has_identity(self.generator_id()))
         if not self.provider.missing(self.generator_id()):
             self.missing = []
-            self.feedback.hide()
+            self.feedback.clear("models")
             self.canvas.set_placeholder("Loading the picture…")
             self.downloaded.emit()
 
@@ -140,4 +141,5 @@ class ModelsController(QObject):
 
     def _failed(self, task: object, message: str) -> None:
         if isinstance(task, LoadModelsTask):
-            self.feedback.show_message(f"Could not load the models: {message}", "error", "Models…", self.open_dialog)
+            self.feedback.show_message(f"Could not load the models: {message}", "error", "Models…", self.open_dialog,
+                                       cause="models")

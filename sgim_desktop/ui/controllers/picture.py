@@ -178,7 +178,7 @@ class PictureController(QObject):
         self.session.set_source(Source(generator_id=generator_id, seed=seed, truncation=truncation),
                                 "Change generator")
         if self.models.check():
-            self.feedback.hide()
+            self.feedback.clear("models")
 
     # -- answers from the task thread ------------------------------------------------------------------
 
