@@ -82,6 +82,18 @@ def test_an_added_generator_is_listed_chosen_and_edits(catalog_window, generator
     assert record.source.generator_id == "user-my-dunes" and record.image.shape == (64, 64, 3)
 
 
+def test_a_generator_said_to_draw_faces_gets_the_face_tools(catalog_window, generator_files, models_dir, tmp_path,
+                                                             qtbot):
+    window = catalog_window
+    mine = tmp_path / "portraits.pt"
+    shutil.copyfile(generator_files[64], mine)
+    window.files.add_generator(str(mine), faces=True)
+    qtbot.waitUntil(lambda: "user-portraits" in listed(window), timeout=120000)
+    entries = json.loads((models_dir / "user-catalog.json").read_text())["checkpoints"]
+    assert [(e["id"], e["domain"]) for e in entries] == [("user-portraits", "face")]
+    assert window.source_panel.generator_id() == "user-portraits" and window.mixer.keep_identity.isVisibleTo(window)
+
+
 def test_a_file_that_is_not_a_generator_is_refused_in_one_line(catalog_window, checkpoint_files, models_dir, tmp_path,
                                                               qtbot):
     window = catalog_window

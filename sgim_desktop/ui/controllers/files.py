@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from sgim_desktop.session import Session
 from sgim_desktop.ui.controllers.models import ModelsController
@@ -148,12 +148,18 @@ class FilesController(QObject):
     def ask_add_generator(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Add a generator", self.last_folder(),
                                               GENERATOR_FILTER)
-        if path:
-            self.add_generator(path)
+        if not path:
+            return
+        faces = QMessageBox.question(
+            self.parent_widget, "Add a generator",
+            f"Does {Path(path).name} draw faces?\n\nYes turns on the face tools for it: photos framed as faces, "
+            "keeping a person's identity.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        self.add_generator(path, faces=faces == QMessageBox.StandardButton.Yes)
 
-    def add_generator(self, path: str) -> None:
+    def add_generator(self, path: str, faces: bool = False) -> None:
         """Check a StyleGAN2 file and copy it into the models folder (task thread); it then joins the list."""
-        task = AddGeneratorTask(str(Path(path).expanduser()), self.models.manager())
+        task = AddGeneratorTask(str(Path(path).expanduser()), self.models.manager(), "face" if faces else "custom")
         self.feedback.status(f"Adding the generator {task.name}…")
         self.worker.submit(task)
 

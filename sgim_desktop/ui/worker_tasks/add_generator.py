@@ -34,6 +34,7 @@ def free_name(manager: "ModelManager", stem: str) -> str:
 class AddGeneratorTask(Task):
     path: str
     manager: "ModelManager"  # the window's: the new entry joins the catalog its generator list reads
+    domain: str = "custom"  # 'face' turns on the face tools for it
     cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -44,5 +45,5 @@ class AddGeneratorTask(Task):
         from sgim_desktop.engine.add_generator import add_generator
 
         report.stage(f"Checking {self.name}…")
-        return add_generator(self.path, name=free_name(self.manager, Path(self.path).stem), manager=self.manager,
-                             cancel=self.cancel)
+        return add_generator(self.path, name=free_name(self.manager, Path(self.path).stem), domain=self.domain,
+                             manager=self.manager, cancel=self.cancel)
