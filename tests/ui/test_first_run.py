@@ -96,9 +96,9 @@ def test_cancel_keeps_what_arrived_and_the_next_try_resumes(open_dialog, server,
     tasks = open_dialog(manager).tasks
     get_set(tasks.parent(), "landscape")
     part = manager.models_dir / "gen.pt.part"
-    qtbot.waitUntil(lambda: part.is_file() and part.stat().st_size > 60_000, timeout=10000)
+    qtbot.waitUntil(lambda: part.is_file() and part.stat().st_size > 60_000, timeout=60000)
     tasks.cancel_button.click()
-    qtbot.waitUntil(lambda: not tasks.is_busy(), timeout=10000)
+    qtbot.waitUntil(lambda: not tasks.is_busy(), timeout=60000)
     assert "cancelled" in tasks.status.text() and not manager.is_present("gen")
     assert tasks.state_text("landscape").startswith("2 of 2 files to get")
     kept = part.stat().st_size
@@ -114,7 +114,7 @@ def test_offline_every_missing_file_gets_a_row_an_import_button_and_the_terminal
     manager, data = manager_for(tmp_path, server, gen_url=gone)
     tasks = open_dialog(manager).tasks
     get_set(tasks.parent(), "landscape")
-    qtbot.waitUntil(lambda: tasks.offline.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: tasks.offline.isVisible(), timeout=60000)
     assert "Edit landscapes is not complete" in tasks.status.text()
     rows = [tasks.offline.item(r, 0).text() for r in range(tasks.offline.rowCount())]
     assert rows == ["gen.pt (test gen)", "audio.pth (test audio)"]
@@ -127,7 +127,7 @@ def test_offline_every_missing_file_gets_a_row_an_import_button_and_the_terminal
     mine.write_bytes(data["gen"])
     tasks.ask_file = lambda parent, title: str(mine)  # the person picks the file they downloaded
     tasks.import_button("gen").click()
-    qtbot.waitUntil(lambda: manager.is_present("gen") and not tasks.is_busy(), timeout=10000)
+    qtbot.waitUntil(lambda: manager.is_present("gen") and not tasks.is_busy(), timeout=60000)
     assert [tasks.offline.item(r, 0).text() for r in range(tasks.offline.rowCount())] == ["audio.pth (test audio)"]
     assert tasks.import_button("gen") is None and "ready" in tasks.status.text()
 
