@@ -43,9 +43,16 @@ class SetPlan:
     def unknown(self, files: list[ModelStatus] | None = None) -> int:
         return sum(1 for st in (self.files if files is None else files) if st.spec.download_size() is None)
 
-    def bytes_left(self) -> int:
+    def bytes_left(self, files: list[ModelStatus] | None = None) -> int:
         """Bytes still to fetch for the files of known size, less what their partial downloads hold."""
-        return sum(max(0, (st.spec.download_size() or 0) - st.partial_bytes) for st in self.todo)
+        return sum(max(0, (st.spec.download_size() or 0) - st.partial_bytes) for st in (self.todo if files is None else files))
+
+    def in_local_caches(self) -> list[ModelStatus]:
+        """Files still to get that a Hugging Face or torch cache holds at a published size: their hash is
+        checked and they are linked in, not downloaded (``local_caches``)."""
+        from sgim_desktop.checkpoints.local_caches import candidates
+
+        return [st for st in self.todo if not st.partial_bytes and candidates(st.spec)]
 
     def licences(self) -> list[tuple[str, list[str]]]:
         """Each distinct licence with the ids it covers, in set order."""
@@ -72,12 +79,16 @@ class SetPlan:
     def state_text(self) -> str:
         if self.ready:
             return "ready"
-        left = self.todo
-        if len(left) == len(self.files) and not any(st.partial_bytes for st in left):
+        left, cached = self.todo, self.in_local_caches()
+        if len(left) == len(self.files) and not any(st.partial_bytes for st in left) and not cached:
             return "nothing downloaded yet"
-        unknown = self.unknown(left)
+        fetch = [st for st in left if st not in cached]
+        unknown = self.unknown(fetch)
         more = f" + {unknown} of unknown size" if unknown else ""
-        return f"{len(left)} of {len(self.files)} files to get: {human_bytes(self.bytes_left())}{more}"
+        text = f"{len(left)} of {len(self.files)} files to get: {human_bytes(self.bytes_left(fetch))}{more}"
+        if cached:
+            text += f" ({', '.join(st.spec.filename for st in cached)} found in a local cache: checked, not downloaded)"
+        return text
 
 
 def plan_set(manager: ModelManager, set_id: str) -> SetPlan:

@@ -113,3 +113,19 @@ def test_offline_the_set_stops_and_names_every_file_left_with_where_to_get_it(se
     text = manual_text(info.value.plan, steps)
     assert "sgim-desktop models import gen gen.pt" in text and "sgim-desktop models import audio audio.pth" in text
     assert f"from: {unreachable}" in text and "'Edit landscapes'" in text
+
+
+def test_a_file_already_in_a_local_cache_is_not_counted_as_a_download(server, tmp_path, monkeypatch):
+    """torch's hub cache holds the generator at its published size: the set's state says so and counts no bytes."""
+    manager, data = catalog_with_sets(tmp_path, server)
+    torch_home = tmp_path / "torch-home"
+    cached = torch_home / "hub" / "checkpoints" / "gen.pt"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data["gen"])
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    plan = plan_set(manager, "landscape")
+    assert [st.id for st in plan.in_local_caches()] == ["gen"]
+    assert plan.state_text() == ("2 of 2 files to get: 0 B + 1 of unknown size (gen.pt found in a local cache: "
+                                 "checked, not downloaded)")
+    cached.write_bytes(data["gen"][:-1])  # another size: not the published file
+    assert plan_set(manager, "landscape").state_text() == "nothing downloaded yet"
