@@ -138,10 +138,10 @@ class TasksPanel(QWidget):
             except SgimError as exc:
                 self.state_labels[set_spec.id].setText(str(exc))
                 continue
-            self.states[set_spec.id] = plan.state_text()
+            state = self.states[set_spec.id] = plan.state_text()  # looks into the local caches: once
             self.state_labels[set_spec.id].setText(
                 f"{html.escape(set_spec.summary)}<br><small>{plan.size_text()}. Licences: "
-                f"{html.escape(plan.licence_names())}</small><br><b>{plan.state_text().capitalize()}</b>")
+                f"{html.escape(plan.licence_names())}</small><br><b>{state.capitalize()}</b>")
             self.state_labels[set_spec.id].setToolTip("\n".join(f"{licence}: {', '.join(ids)}"
                                                                  for licence, ids in plan.licences()))
             self.buttons[set_spec.id].setText("Ready" if plan.ready else "Get")
